@@ -1,0 +1,119 @@
+"""What `python build.py` does, step by step, and how it reports.
+
+Order matters for the promise that a failed build writes nothing: load and
+validate every params file, render every template, lint all of them, check
+the limits, and only then write. Problems the user can fix are BuildErrors:
+printed as a paragraph, no traceback, non-zero exit.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from builders import limits, output, params, pipeline
+from builders.errors import BuildError, ConfigError
+from builders.lint import lint
+from builders.pipeline import Artifact
+
+
+def run(envs: list[str], check: bool, params_dir: Path, out_dir: Path, quiet: bool, started: float) -> int:
+    out = Console(highlight=False, quiet=quiet)
+    err = Console(stderr=True, highlight=False)
+    try:
+        artifacts, all_envs = _render(envs, params_dir)
+        if check:
+            return _check(out, err, out_dir, artifacts, all_envs)
+        _lint(artifacts, out_dir, err)
+        _limits(artifacts)
+        touched = output.write(out_dir, artifacts, all_envs)
+    except BuildError as exc:
+        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted; nothing was written")
+        return 130
+    _summary(out, out_dir, artifacts, touched, time.perf_counter() - started)
+    return 0
+
+
+def _render(envs: list[str], params_dir: Path) -> tuple[list[Artifact], bool]:
+    """Every requested environment's files; all params errors at once, in one ConfigError."""
+    known = params.environments(params_dir)
+    all_envs = not envs
+    if all_envs and not known:
+        raise ConfigError(f"{params_dir}: no params files; add one <env>.yaml per environment (see README.md)")
+    messages, artifacts = [], []
+    for env in dict.fromkeys(envs or known):
+        try:
+            cfg = params.load(params.params_path(params_dir, env))
+        except ConfigError as exc:
+            messages.append(str(exc))
+            continue
+        artifacts += pipeline.render(cfg)
+    if messages:
+        raise ConfigError("\n".join(messages))
+    return artifacts, all_envs
+
+
+def _check(out: Console, err: Console, out_dir: Path, artifacts: list[Artifact], all_envs: bool) -> int:
+    problems = output.stale(out_dir, artifacts, all_envs)
+    if problems:
+        err.print(f"[bold red]stale:[/] {len(problems)} file(s) differ from a fresh build; run `python build.py` and commit:")
+        for line in problems:
+            err.print(f"  {line}", soft_wrap=True)
+        return 1
+    out.print(f"fresh: {len(artifacts)} files under {out_dir} match a fresh build")
+    return 0
+
+
+def _lint(artifacts: list[Artifact], out_dir: Path, err: Console) -> None:
+    findings = []
+    templates = [a for a in artifacts if a.usage is not None]
+    with err.status("linting templates with cfn-lint...") as status:
+        for i, artifact in enumerate(templates, 1):
+            status.update(f"cfn-lint {artifact.relpath} ({i}/{len(templates)})")
+            # Each environment's region decides which resource types and values are valid.
+            findings += lint(artifact.text, output.shown(out_dir / artifact.relpath), artifact.region)
+    if findings:
+        lines = "\n".join(f"  {f}" for f in findings)
+        raise BuildError(f"cfn-lint found {len(findings)} problem(s); nothing was written:\n{lines}")
+
+
+def _limits(artifacts: list[Artifact]) -> None:
+    problems = [v for a in artifacts if a.usage for v in a.usage.violations()]
+    if problems:
+        raise BuildError("over a CloudFormation limit; nothing was written:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def _pct(value: int, limit: int) -> str:
+    return f"{value:,} ({value / limit:.0%})"
+
+
+def _summary(out: Console, out_dir: Path, artifacts: list[Artifact], touched: list[str], seconds: float) -> None:
+    table = Table(title=f"templates under {output.shown(out_dir)}", title_justify="left", box=None, pad_edge=False)
+    table.add_column("stack")
+    for column in ("resources", "of 500", "outputs", "bytes", "of 1 MB", "of 51,200"):
+        table.add_column(column, justify="right")
+    for artifact in artifacts:
+        use = artifact.usage
+        if use is None:
+            continue
+        table.add_row(
+            use.path,
+            str(use.resources),
+            f"{use.resources / limits.MAX_RESOURCES:.0%}",
+            str(use.outputs),
+            f"{use.size:,}",
+            f"{use.size / limits.MAX_BODY_S3:.1%}",
+            f"{use.size / limits.MAX_BODY_INLINE:.0%}",
+        )
+    out.print(table)
+    envs = sorted({a.env for a in artifacts})
+    changed = f"{len(touched)} file(s) written" if touched else "nothing changed"
+    out.print(f"built {', '.join(envs)} in {seconds:.1f}s, lint clean, within limits; {changed}")
+    for path in touched:
+        out.print(f"  {path}", soft_wrap=True)

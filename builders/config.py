@@ -1,0 +1,268 @@
+"""The environment config: one typed, frozen object per params file.
+
+Everything that differs between environments is declared here, once, with
+its documentation beside it (the way terraform-aws-vpc documents each input
+in variables.tf). Builders receive an `EnvConfig` and never read files or
+environment variables, so a template is a function of this object alone.
+
+Validation happens in two passes. Pydantic checks shape, types and ranges
+(unknown keys refused, nothing coerced from a string). `cross_checks()` then
+checks the rules that span fields (subnets inside the VPC and not
+overlapping, AZ count within what the region offers, ...) and reports each
+problem at the key a person would edit. `builders.params` turns both kinds of
+failure into one `ConfigError` that names the file and key path.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+from typing import Annotated, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+
+from builders import subnets
+from builders.regions import AZS_PER_REGION, MAX_AZS
+
+# The values CloudWatch Logs accepts for RetentionInDays.
+LOG_RETENTION_DAYS: tuple[int, ...] = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+DEFAULT_INTERFACE_ENDPOINTS: tuple[str, ...] = ("ecr.api", "ecr.dkr", "logs", "secretsmanager")
+
+ENV_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,14}[a-z0-9]$"
+
+
+class _Model(BaseModel):
+    """Frozen, closed models: a typo in a params file is an error, never ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _retention(days: int) -> int:
+    if days not in LOG_RETENTION_DAYS:
+        allowed = ", ".join(map(str, LOG_RETENTION_DAYS))
+        raise ValueError(f"CloudWatch Logs does not accept {days} days; allowed: {allowed}")
+    return days
+
+
+RetentionDays = Annotated[StrictInt, Field(description="Days CloudWatch keeps the logs.")]
+Cidr = Annotated[StrictStr, Field(description="An IPv4 CIDR such as 10.0.0.0/16.")]
+
+
+def _network(value: str) -> IPv4Network:
+    try:
+        return IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an IPv4 network in CIDR form such as 10.0.0.0/16 ({exc})") from None
+
+
+class FlowLogs(_Model):
+    """VPC flow logs, delivered to a CloudWatch log group of the network stack."""
+
+    enabled: StrictBool = Field(True, description="Record VPC flow logs.")
+    retention_days: RetentionDays = Field(..., description="Days the flow-log group keeps records.")
+    traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = Field(
+        "ALL", description="Which traffic to record: ALL, ACCEPT or REJECT."
+    )
+
+    _check_retention = field_validator("retention_days")(_retention)
+
+
+class VpcEndpoints(_Model):
+    """PrivateLink endpoints, so AWS API traffic from private subnets skips the NAT."""
+
+    enabled: StrictBool = Field(..., description="Create the endpoints (interface endpoints cost ~$7.30/AZ/month each).")
+    interface_services: tuple[Annotated[StrictStr, Field(pattern=r"^[a-z0-9-]+(\.[a-z0-9-]+)*$")], ...] = Field(
+        DEFAULT_INTERFACE_ENDPOINTS,
+        description="Service suffixes of the interface endpoints (com.amazonaws.<region>.<suffix>), private DNS on.",
+    )
+    s3_gateway: StrictBool = Field(True, description="Add the (free) S3 gateway endpoint to the private route tables.")
+
+    @field_validator("interface_services")
+    @classmethod
+    def _unique(cls, services: tuple[str, ...]) -> tuple[str, ...]:
+        dupes = sorted({s for s in services if services.count(s) > 1})
+        if dupes:
+            raise ValueError(f"listed more than once: {', '.join(dupes)}")
+        if "s3" in services:
+            raise ValueError("s3 is served by the gateway endpoint (s3_gateway), not an interface endpoint")
+        return services
+
+
+class SubnetOverrides(_Model):
+    """Explicit subnet CIDRs, one per AZ in AZ order; a tier left out is derived from the VPC CIDR."""
+
+    public: Optional[tuple[Cidr, ...]] = Field(None, description="Public subnets (ALB, NAT gateways), /27 or larger.")
+    private: Optional[tuple[Cidr, ...]] = Field(None, description="Private subnets (Fargate tasks, endpoints).")
+    database: Optional[tuple[Cidr, ...]] = Field(None, description="Database subnets (Aurora), no internet route.")
+
+
+class Network(_Model):
+    """The VPC and everything in it (the seed's `networking` module)."""
+
+    vpc_cidr: Cidr = Field(..., description="The VPC's IPv4 CIDR, /16 to /28.")
+    az_count: StrictInt = Field(..., ge=1, le=MAX_AZS, description="Availability Zones to span, 1 to 6.")
+    nat_gateways: Literal["single", "per_az", "none"] = Field(
+        ...,
+        description="single: one NAT gateway for all AZs (cheap); per_az: one per AZ (HA); none: no internet egress.",
+    )
+    subnets: SubnetOverrides = Field(SubnetOverrides(), description="Subnet CIDR overrides per tier.")
+    vpc_endpoints: VpcEndpoints = Field(..., description="VPC endpoints.")
+    flow_logs: FlowLogs = Field(..., description="VPC flow logs.")
+
+    def subnet_cidrs(self, tier: subnets.Tier) -> tuple[IPv4Network, ...]:
+        """The tier's subnets, one per AZ: the override when given, else the derived layout."""
+        override = getattr(self.subnets, tier)
+        if override is not None:
+            return tuple(IPv4Network(c, strict=True) for c in override)
+        return subnets.derive(IPv4Network(self.vpc_cidr), tier, self.az_count)
+
+
+class IntelligentTiering(_Model):
+    """S3 Intelligent-Tiering for the data lake, and its optional archive tiers."""
+
+    enabled: StrictBool = Field(..., description="Move objects to INTELLIGENT_TIERING and configure its archive tiers.")
+    transition_days: StrictInt = Field(0, ge=0, le=3650, description="Days after creation an object moves to it.")
+    archive_access_days: Optional[StrictInt] = Field(
+        None,
+        ge=90,
+        le=730,
+        description="Days without access before the Archive Access tier (90-730); null leaves it off. "
+        "Archived objects must be restored before a query can read them.",
+    )
+    deep_archive_access_days: Optional[StrictInt] = Field(
+        None, ge=180, le=730, description="Days without access before Deep Archive Access (180-730); null leaves it off."
+    )
+    archive_prefix: Optional[StrictStr] = Field(
+        None, description="Only objects under this prefix may be archived (e.g. 'archive/'); null means the whole bucket."
+    )
+
+
+class AccessLogging(_Model):
+    """S3 server access logs for the data lake, into a separate log bucket."""
+
+    enabled: StrictBool = Field(..., description="Log every request to the data lake into a log bucket.")
+    retention_days: StrictInt = Field(365, ge=1, le=3650, description="Days the log bucket keeps access logs.")
+
+
+class Storage(_Model):
+    """The data lake (the seed's `s3` module)."""
+
+    encryption: Literal["AES256", "KMS"] = Field(
+        ..., description="AES256: S3-managed keys; KMS: a customer managed key of this stack, rotated yearly."
+    )
+    intelligent_tiering: IntelligentTiering = Field(..., description="Intelligent-Tiering.")
+    access_logging: AccessLogging = Field(..., description="Server access logging.")
+    noncurrent_version_expiration_days: StrictInt = Field(
+        30, ge=1, le=3650, description="Days an overwritten or deleted object version is kept before it expires."
+    )
+    abort_incomplete_multipart_upload_days: StrictInt = Field(
+        7, ge=1, le=365, description="Days before an unfinished multipart upload is aborted and its parts removed."
+    )
+
+
+class EnvConfig(_Model):
+    """One environment, as read from params/<environment>.yaml."""
+
+    environment: Annotated[StrictStr, Field(pattern=ENV_NAME_PATTERN)] = Field(
+        ..., description="The environment's name; must equal the params file's name (dev for params/dev.yaml)."
+    )
+    region: StrictStr = Field(..., description="The AWS region the environment is deployed to.")
+    production: StrictBool = Field(
+        False, description="Production safeguards: deletion protection, termination protection, a stack policy."
+    )
+    network: Network
+    storage: Storage
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, region: str) -> str:
+        if region not in AZS_PER_REGION:
+            raise ValueError(f"unknown region {region!r}; known: {', '.join(sorted(AZS_PER_REGION))}")
+        return region
+
+
+Problem = tuple[str, str]  # (key path, message)
+
+
+def cross_checks(cfg: EnvConfig) -> list[Problem]:
+    """Rules that span fields, each reported at the key to edit."""
+    problems: list[Problem] = []
+    net = cfg.network
+    offered = AZS_PER_REGION[cfg.region]
+    if net.az_count > offered:
+        problems.append(("network.az_count", f"{net.az_count} AZs asked for, but {cfg.region} offers {offered}"))
+    if net.nat_gateways == "none" and not net.vpc_endpoints.enabled:
+        problems.append(
+            (
+                "network.nat_gateways",
+                "'none' needs network.vpc_endpoints.enabled: true, or tasks in the private "
+                "subnets cannot reach ECR, CloudWatch Logs or Secrets Manager; allowed: single, per_az",
+            )
+        )
+    problems += _check_vpc_and_subnets(net)
+    tiering = cfg.storage.intelligent_tiering
+    if (
+        tiering.archive_access_days is not None
+        and tiering.deep_archive_access_days is not None
+        and tiering.deep_archive_access_days <= tiering.archive_access_days
+    ):
+        problems.append(
+            (
+                "storage.intelligent_tiering.deep_archive_access_days",
+                f"{tiering.deep_archive_access_days} must be more than archive_access_days "
+                f"({tiering.archive_access_days})",
+            )
+        )
+    return problems
+
+
+def _check_vpc_and_subnets(net: Network) -> list[Problem]:
+    try:
+        vpc = _network(net.vpc_cidr)
+    except ValueError as exc:
+        return [("network.vpc_cidr", str(exc))]
+    if not 16 <= vpc.prefixlen <= 28:
+        return [("network.vpc_cidr", f"/{vpc.prefixlen} is outside what a VPC allows; allowed: /16 to /28")]
+
+    problems: list[Problem] = []
+    placed: list[tuple[str, IPv4Network]] = []
+    for tier in subnets.TIERS:
+        override = getattr(net.subnets, tier)
+        if override is None:
+            if vpc.prefixlen > subnets.MAX_DERIVABLE_VPC_PREFIX:
+                problems.append(
+                    (
+                        f"network.subnets.{tier}",
+                        f"a /{vpc.prefixlen} VPC is too small for the derived layout (needs /"
+                        f"{subnets.MAX_DERIVABLE_VPC_PREFIX} or larger); list the {tier} subnets explicitly",
+                    )
+                )
+                continue
+            placed += [(f"network.subnets.{tier}[{i}] (derived)", s) for i, s in enumerate(subnets.derive(vpc, tier, net.az_count))]
+            continue
+        key = f"network.subnets.{tier}"
+        if len(override) != net.az_count:
+            problems.append((key, f"lists {len(override)} subnets but az_count is {net.az_count}; give one per AZ"))
+        for i, text in enumerate(override):
+            path = f"{key}[{i}]"
+            try:
+                subnet = _network(text)
+            except ValueError as exc:
+                problems.append((path, str(exc)))
+                continue
+            limit = subnets.MAX_PUBLIC_PREFIX if tier == "public" else subnets.MAX_SUBNET_PREFIX
+            if subnet.prefixlen > limit:
+                why = "an ALB needs /27 or larger" if tier == "public" else "AWS's smallest subnet is /28"
+                problems.append((path, f"{text} is too small; {why}"))
+            elif not subnet.subnet_of(vpc):
+                problems.append((path, f"{text} is not inside the VPC CIDR {vpc}"))
+            else:
+                placed.append((path, subnet))
+    for i, (path_a, a) in enumerate(placed):
+        for path_b, b in placed[i + 1 :]:
+            if a.overlaps(b):
+                problems.append((path_b, f"{b} overlaps {a} ({path_a})"))
+    return problems

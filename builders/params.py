@@ -1,0 +1,176 @@
+"""Reading params/<env>.yaml into an EnvConfig, or one readable ConfigError.
+
+Every failure (a missing file, YAML that does not parse, a duplicate key, a
+wrong type, an unknown key, a CIDR that does not fit) becomes a ConfigError
+whose message names the file and the key path and says what is allowed, so
+the CLI can print it and exit without a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from builders.config import ENV_NAME_PATTERN, EnvConfig, Problem, cross_checks
+from builders.errors import ConfigError
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys, which PyYAML would silently let the last one win."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping key must be a plain value, not a list or mapping", key_node.start_mark
+            ) from None
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {seen[key]})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def environments(params_dir: Path) -> list[str]:
+    """The environments that have a params file, sorted."""
+    return sorted(p.stem for p in params_dir.glob("*.yaml"))
+
+
+def params_path(params_dir: Path, env: str) -> Path:
+    """The params file of `env`, or a ConfigError naming the environments that exist."""
+    known = environments(params_dir)
+    path = params_dir / f"{env}.yaml"
+    if not re.match(ENV_NAME_PATTERN, env) or not path.is_file():
+        hint = difflib.get_close_matches(env, known, n=1)
+        suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+        raise ConfigError(
+            f"unknown environment {env!r}: there is no {path}. Known environments: "
+            f"{', '.join(known) or 'none'} (one params/<name>.yaml each; names are lowercase "
+            f"letters, digits and '-').{suggestion}"
+        )
+    return path
+
+
+def load(path: Path) -> EnvConfig:
+    """Parse and validate one params file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the params file: {exc}") from None
+    try:
+        doc = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {_one_line(exc)}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of keys (environment, region, network, storage, ...), "
+            f"not {type(doc).__name__}"
+        )
+    try:
+        cfg = EnvConfig.model_validate(doc)
+    except ValidationError as exc:
+        raise ConfigError(_format(path, [_describe(err) for err in exc.errors()])) from None
+    problems = cross_checks(cfg)
+    if cfg.environment != path.stem:
+        problems.insert(
+            0,
+            (
+                "environment",
+                f"is {cfg.environment!r} but the file is {path.name}; "
+                f"they must match (environment: {path.stem})",
+            ),
+        )
+    if problems:
+        raise ConfigError(_format(path, problems))
+    return cfg
+
+
+def _one_line(exc: yaml.YAMLError) -> str:
+    return " ".join(str(exc).split())
+
+
+def _format(path: Path, problems: list[Problem]) -> str:
+    count = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
+    lines = [f"{path}: {count}; nothing was built."]
+    lines += [f"  {key or '(top level)'}: {message}" for key, message in problems]
+    return "\n".join(lines)
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that owns the mapping at `loc`, to list its allowed keys."""
+    model: Any = EnvConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return None
+        model = _unwrap_model(field.annotation)
+        if model is None:
+            return None
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _unwrap_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _unwrap_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _describe(err: dict[str, Any]) -> Problem:
+    """A pydantic error as (key path, message with what is allowed and what was given)."""
+    loc = tuple(err["loc"])
+    key = _key_path(loc)
+    kind = err["type"]
+    given = err.get("input")
+    if kind == "extra_forbidden":
+        owner = _model_at(loc[:-1])
+        allowed = sorted(owner.model_fields) if owner else []
+        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+        return key, f"unknown key{suggestion}; allowed here: {', '.join(allowed)}"
+    if kind == "missing":
+        return key, "is required but missing"
+    message = err["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if kind in {"model_type", "model_attributes_type", "dict_type"}:
+        owner = _model_at(loc)
+        keys = f" with keys {', '.join(sorted(owner.model_fields))}" if owner else ""
+        return key, f"must be a mapping{keys}, got {_show(given)}"
+    return key, f"{message[0].lower()}{message[1:]}; got {_show(given)}"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
