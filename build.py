@@ -30,7 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 listing every stale file under the output folder"
     )
-    parser.add_argument("--params-dir", type=Path, default=HERE / "params", help="where <env>.yaml files are (default: params/)")
+    parser.add_argument(
+        "--params-dir", type=Path, default=HERE / "params", help="where <env>.yaml files are (default: params/)"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "templates", help="output folder (default: templates/)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     return parser
@@ -41,7 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     from builders.cli import run  # after argparse, so --help does not pay for the imports
 
     return run(
-        envs=args.envs, check=args.check, params_dir=args.params_dir, out_dir=args.out, quiet=args.quiet, started=STARTED
+        envs=args.envs,
+        check=args.check,
+        params_dir=args.params_dir,
+        out_dir=args.out,
+        quiet=args.quiet,
+        started=STARTED,
     )
 
 

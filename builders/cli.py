@@ -62,7 +62,9 @@ def _render(envs: list[str], params_dir: Path) -> tuple[list[Artifact], bool]:
 def _check(out: Console, err: Console, out_dir: Path, artifacts: list[Artifact], all_envs: bool) -> int:
     problems = output.stale(out_dir, artifacts, all_envs)
     if problems:
-        err.print(f"[bold red]stale:[/] {len(problems)} file(s) differ from a fresh build; run `python build.py` and commit:")
+        err.print(
+            f"[bold red]stale:[/] {len(problems)} file(s) differ from a fresh build; run `python build.py` and commit:"
+        )
         for line in problems:
             err.print(f"  {line}", soft_wrap=True)
         return 1

@@ -16,7 +16,7 @@ failure into one `ConfigError` that names the file and key path.
 from __future__ import annotations
 
 from ipaddress import IPv4Network
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
@@ -73,7 +73,9 @@ class FlowLogs(_Model):
 class VpcEndpoints(_Model):
     """PrivateLink endpoints, so AWS API traffic from private subnets skips the NAT."""
 
-    enabled: StrictBool = Field(..., description="Create the endpoints (interface endpoints cost ~$7.30/AZ/month each).")
+    enabled: StrictBool = Field(
+        ..., description="Create the endpoints (interface endpoints cost ~$7.30/AZ/month each)."
+    )
     interface_services: tuple[Annotated[StrictStr, Field(pattern=r"^[a-z0-9-]+(\.[a-z0-9-]+)*$")], ...] = Field(
         DEFAULT_INTERFACE_ENDPOINTS,
         description="Service suffixes of the interface endpoints (com.amazonaws.<region>.<suffix>), private DNS on.",
@@ -94,9 +96,9 @@ class VpcEndpoints(_Model):
 class SubnetOverrides(_Model):
     """Explicit subnet CIDRs, one per AZ in AZ order; a tier left out is derived from the VPC CIDR."""
 
-    public: Optional[tuple[Cidr, ...]] = Field(None, description="Public subnets (ALB, NAT gateways), /27 or larger.")
-    private: Optional[tuple[Cidr, ...]] = Field(None, description="Private subnets (Fargate tasks, endpoints).")
-    database: Optional[tuple[Cidr, ...]] = Field(None, description="Database subnets (Aurora), no internet route.")
+    public: tuple[Cidr, ...] | None = Field(None, description="Public subnets (ALB, NAT gateways), /27 or larger.")
+    private: tuple[Cidr, ...] | None = Field(None, description="Private subnets (Fargate tasks, endpoints).")
+    database: tuple[Cidr, ...] | None = Field(None, description="Database subnets (Aurora), no internet route.")
 
 
 class Network(_Model):
@@ -125,18 +127,22 @@ class IntelligentTiering(_Model):
 
     enabled: StrictBool = Field(..., description="Move objects to INTELLIGENT_TIERING and configure its archive tiers.")
     transition_days: StrictInt = Field(0, ge=0, le=3650, description="Days after creation an object moves to it.")
-    archive_access_days: Optional[StrictInt] = Field(
+    archive_access_days: StrictInt | None = Field(
         None,
         ge=90,
         le=730,
         description="Days without access before the Archive Access tier (90-730); null leaves it off. "
         "Archived objects must be restored before a query can read them.",
     )
-    deep_archive_access_days: Optional[StrictInt] = Field(
-        None, ge=180, le=730, description="Days without access before Deep Archive Access (180-730); null leaves it off."
+    deep_archive_access_days: StrictInt | None = Field(
+        None,
+        ge=180,
+        le=730,
+        description="Days without access before Deep Archive Access (180-730); null leaves it off.",
     )
-    archive_prefix: Optional[StrictStr] = Field(
-        None, description="Only objects under this prefix may be archived (e.g. 'archive/'); null means the whole bucket."
+    archive_prefix: StrictStr | None = Field(
+        None,
+        description="Only objects under this prefix may be archived (e.g. 'archive/'); null means the whole bucket.",
     )
 
 
@@ -185,6 +191,7 @@ class EnvConfig(_Model):
 
 
 Problem = tuple[str, str]  # (key path, message)
+_DERIVED = " (derived)"
 
 
 def cross_checks(cfg: EnvConfig) -> list[Problem]:
@@ -241,7 +248,10 @@ def _check_vpc_and_subnets(net: Network) -> list[Problem]:
                     )
                 )
                 continue
-            placed += [(f"network.subnets.{tier}[{i}] (derived)", s) for i, s in enumerate(subnets.derive(vpc, tier, net.az_count))]
+            placed += [
+                (f"network.subnets.{tier}[{i}]{_DERIVED}", s)
+                for i, s in enumerate(subnets.derive(vpc, tier, net.az_count))
+            ]
             continue
         key = f"network.subnets.{tier}"
         if len(override) != net.az_count:
@@ -264,5 +274,8 @@ def _check_vpc_and_subnets(net: Network) -> list[Problem]:
     for i, (path_a, a) in enumerate(placed):
         for path_b, b in placed[i + 1 :]:
             if a.overlaps(b):
+                # Report at a key the user wrote, not at a derived subnet.
+                if path_b.endswith(_DERIVED):
+                    (path_a, a), (path_b, b) = (path_b, b), (path_a, a)
                 problems.append((path_b, f"{b} overlaps {a} ({path_a})"))
     return problems

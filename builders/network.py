@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from troposphere import GetAtt, GetAZs, Join, Output, Ref, Select, Sub, Template
-from troposphere import ec2, iam, logs
+from troposphere import GetAtt, GetAZs, Join, Output, Ref, Select, Sub, Template, ec2, iam, logs
 
 from builders import iam as policies
 from builders.config import EnvConfig
@@ -77,7 +76,9 @@ RULES: tuple[Rule, ...] = (
     Rule("endpoints", "in", 443, VPC_CIDR, "HTTPS from inside the VPC"),
 )
 
-OUT_SECURITY_GROUP_IDS: dict[str, str] = {g.key: f"{logical_id(g.label.removesuffix('-sg'))}SecurityGroupId" for g in GROUPS}
+OUT_SECURITY_GROUP_IDS: dict[str, str] = {
+    g.key: f"{logical_id(g.label.removesuffix('-sg'))}SecurityGroupId" for g in GROUPS
+}
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,9 @@ def _add_vpc(t: Template, cfg: EnvConfig) -> ec2.VPC:
 
 def _add_internet_gateway(t: Template, cfg: EnvConfig, vpc: ec2.VPC) -> ec2.VPCGatewayAttachment:
     igw = t.add_resource(ec2.InternetGateway("InternetGateway", Tags=tags(cfg, MODULE, name(cfg, "igw"))))
-    return t.add_resource(ec2.VPCGatewayAttachment("InternetGatewayAttachment", VpcId=Ref(vpc), InternetGatewayId=Ref(igw)))
+    return t.add_resource(
+        ec2.VPCGatewayAttachment("InternetGatewayAttachment", VpcId=Ref(vpc), InternetGatewayId=Ref(igw))
+    )
 
 
 def _add_subnets(t: Template, cfg: EnvConfig, vpc: ec2.VPC, tier: Tier) -> Subnets:
@@ -145,7 +148,9 @@ def _add_route_table(
 ) -> ec2.RouteTable:
     """A route table, associated with `members`."""
     table = t.add_resource(
-        ec2.RouteTable(logical_id(*label, "route", "table"), VpcId=Ref(vpc), Tags=tags(cfg, MODULE, name(cfg, *label, "rt")))
+        ec2.RouteTable(
+            logical_id(*label, "route", "table"), VpcId=Ref(vpc), Tags=tags(cfg, MODULE, name(cfg, *label, "rt"))
+        )
     )
     for subnet in members:
         t.add_resource(
@@ -180,7 +185,12 @@ def _add_nat_gateways(
     for i in range(count):
         az = az_letter(i)
         eip = t.add_resource(
-            ec2.EIP(logical_id("nat", "eip", az), Domain="vpc", DependsOn=[attachment], Tags=tags(cfg, MODULE, name(cfg, "nat", az)))
+            ec2.EIP(
+                logical_id("nat", "eip", az),
+                Domain="vpc",
+                DependsOn=[attachment],
+                Tags=tags(cfg, MODULE, name(cfg, "nat", az)),
+            )
         )
         nats.append(
             t.add_resource(
@@ -267,7 +277,12 @@ def _rule(rule: Rule, vpc: ec2.VPC, made: dict[str, ec2.SecurityGroup]) -> ec2.S
 
 def _rule_properties(rule: Rule, vpc: ec2.VPC, made: dict[str, ec2.SecurityGroup]) -> dict[str, object]:
     """The properties of one rule; a group peer becomes a GroupId, a CIDR peer a CidrIp."""
-    props: dict[str, object] = {"IpProtocol": "tcp", "FromPort": rule.port, "ToPort": rule.port, "Description": rule.why}
+    props: dict[str, object] = {
+        "IpProtocol": "tcp",
+        "FromPort": rule.port,
+        "ToPort": rule.port,
+        "Description": rule.why,
+    }
     if rule.peer == ANYWHERE:
         props["CidrIp"] = ANYWHERE
     elif rule.peer == VPC_CIDR:
@@ -323,7 +338,9 @@ def _add_flow_logs(t: Template, cfg: EnvConfig, vpc: ec2.VPC) -> None:
         return
     group = t.add_resource(
         protect(
-            logs.LogGroup("FlowLogGroup", RetentionInDays=flow.retention_days, Tags=tags(cfg, MODULE, name(cfg, "flow-logs")))
+            logs.LogGroup(
+                "FlowLogGroup", RetentionInDays=flow.retention_days, Tags=tags(cfg, MODULE, name(cfg, "flow-logs"))
+            )
         )
     )
     role = t.add_resource(
@@ -331,7 +348,11 @@ def _add_flow_logs(t: Template, cfg: EnvConfig, vpc: ec2.VPC) -> None:
             "FlowLogRole",
             Description=f"Lets VPC Flow Logs write {name(cfg, 'vpc')} records to its log group",
             AssumeRolePolicyDocument=policies.flow_logs_trust(),
-            Policies=[iam.Policy(PolicyName="deliver-flow-logs", PolicyDocument=policies.flow_logs_delivery(GetAtt(group, "Arn")))],
+            Policies=[
+                iam.Policy(
+                    PolicyName="deliver-flow-logs", PolicyDocument=policies.flow_logs_delivery(GetAtt(group, "Arn"))
+                )
+            ],
             Tags=tags(cfg, MODULE, name(cfg, "flow-logs")),
         )
     )
@@ -347,7 +368,9 @@ def _add_flow_logs(t: Template, cfg: EnvConfig, vpc: ec2.VPC) -> None:
             Tags=tags(cfg, MODULE, name(cfg, "flow-logs")),
         )
     )
-    t.add_output(Output(OUT_FLOW_LOG_GROUP, Description="The CloudWatch log group of the VPC flow logs", Value=Ref(group)))
+    t.add_output(
+        Output(OUT_FLOW_LOG_GROUP, Description="The CloudWatch log group of the VPC flow logs", Value=Ref(group))
+    )
 
 
 def _add_outputs(

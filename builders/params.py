@@ -90,8 +90,7 @@ def load(path: Path) -> EnvConfig:
             0,
             (
                 "environment",
-                f"is {cfg.environment!r} but the file is {path.name}; "
-                f"they must match (environment: {path.stem})",
+                f"is {cfg.environment!r} but the file is {path.name}; they must match (environment: {path.stem})",
             ),
         )
     if problems:
@@ -160,13 +159,14 @@ def _describe(err: dict[str, Any]) -> Problem:
     if kind == "missing":
         return key, "is required but missing"
     message = err["msg"]
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
+    if kind == "value_error":  # our own validators: the message already shows the value
+        return key, message.removeprefix("Value error, ")
+    message = message.replace("Input should be", "must be", 1)
     if kind in {"model_type", "model_attributes_type", "dict_type"}:
         owner = _model_at(loc)
         keys = f" with keys {', '.join(sorted(owner.model_fields))}" if owner else ""
         return key, f"must be a mapping{keys}, got {_show(given)}"
-    return key, f"{message[0].lower()}{message[1:]}; got {_show(given)}"
+    return key, f"{message}; got {_show(given)}"
 
 
 def _show(value: Any) -> str:

@@ -10,8 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from troposphere import Template
+
 from builders import root
 from builders.config import EnvConfig
+from builders.errors import BuildError
 from builders.limits import Usage, usage
 from builders.render import template_dict, to_json, to_yaml
 
@@ -43,9 +46,22 @@ def parameter_overrides(cfg: EnvConfig, root_doc: dict[str, Any]) -> list[str]:
     return [f"{k}={v}" for k, v in values.items()]
 
 
+def _build_layer(cfg: EnvConfig, layer: root.Layer) -> Template:
+    try:
+        return layer.build(cfg)
+    except ValueError as exc:
+        # troposphere enforces the resource, parameter and output limits as it adds
+        # them; that is a limit problem of the environment's config, not a crash.
+        if str(exc).startswith("Maximum number of"):
+            raise BuildError(
+                f"{cfg.environment}/{layer.filename}: {exc} (a CloudFormation limit); nothing was written"
+            ) from None
+        raise
+
+
 def render(cfg: EnvConfig) -> list[Artifact]:
     """Every file of one environment: each layer's template, the root, and parameters.json."""
-    children = {layer.module: layer.build(cfg) for layer in root.LAYERS}
+    children = {layer.module: _build_layer(cfg, layer) for layer in root.LAYERS}
     templates = {**children, "root": root.build(cfg, children)}
     artifacts = []
     root_doc: dict[str, Any] = {}
@@ -53,8 +69,12 @@ def render(cfg: EnvConfig) -> list[Artifact]:
         doc = template_dict(template)
         text = to_yaml(template)
         filename = f"{module}.yaml"
-        artifacts.append(Artifact(cfg.environment, cfg.region, filename, text, usage(f"{cfg.environment}/{filename}", doc, text)))
+        artifacts.append(
+            Artifact(cfg.environment, cfg.region, filename, text, usage(f"{cfg.environment}/{filename}", doc, text))
+        )
         if module == "root":
             root_doc = doc
-    artifacts.append(Artifact(cfg.environment, cfg.region, PARAMETERS_FILE, to_json(parameter_overrides(cfg, root_doc))))
+    artifacts.append(
+        Artifact(cfg.environment, cfg.region, PARAMETERS_FILE, to_json(parameter_overrides(cfg, root_doc)))
+    )
     return artifacts

@@ -91,7 +91,7 @@ def _short(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
     if len(value) == 1:
-        (fn, arg), = value.items()
+        ((fn, arg),) = value.items()
         if fn == "Fn::GetAtt" and isinstance(arg, list) and len(arg) == 2 and all(isinstance(a, str) for a in arg):
             return _Tagged("!GetAtt", f"{arg[0]}.{arg[1]}")
         if fn in _SHORT and not (fn == "Condition" and not isinstance(arg, str)):

@@ -9,8 +9,8 @@ and which outputs of earlier layers feed its parameters.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from troposphere import GetAtt, Output, Template, cloudformation
 
@@ -64,7 +64,11 @@ def build(cfg: EnvConfig, children: dict[str, Template]) -> Template:
         )
         for out in layer.exports:
             t.add_output(
-                Output(out, Description=child.outputs[out].Description, Value=GetAtt(stacks[layer.module], f"Outputs.{out}"))
+                Output(
+                    out,
+                    Description=child.outputs[out].Description,
+                    Value=GetAtt(stacks[layer.module], f"Outputs.{out}"),
+                )
             )
     return t
 

@@ -7,8 +7,7 @@ overwritten objects for `noncurrent_version_expiration_days`.
 
 from __future__ import annotations
 
-from troposphere import GetAtt, Output, Ref, Template
-from troposphere import kms, s3
+from troposphere import GetAtt, Output, Ref, Template, kms, s3
 
 from builders import iam as policies
 from builders.config import EnvConfig
@@ -33,7 +32,9 @@ def build(cfg: EnvConfig) -> Template:
     log_bucket = _add_log_bucket(t, cfg)
     bucket = _add_data_lake(t, cfg, key, log_bucket)
     t.add_resource(
-        s3.BucketPolicy("DataLakeBucketPolicy", Bucket=Ref(bucket), PolicyDocument=policies.tls_only_bucket_policy(bucket))
+        s3.BucketPolicy(
+            "DataLakeBucketPolicy", Bucket=Ref(bucket), PolicyDocument=policies.tls_only_bucket_policy(bucket)
+        )
     )
     if log_bucket is not None:
         t.add_resource(
@@ -201,6 +202,10 @@ def _add_outputs(t: Template, bucket: s3.Bucket, key: kms.Key | None, log_bucket
     t.add_output(Output(OUT_BUCKET_NAME, Description="The data-lake bucket", Value=Ref(bucket)))
     t.add_output(Output(OUT_BUCKET_ARN, Description="The data-lake bucket's ARN", Value=GetAtt(bucket, "Arn")))
     if key is not None:
-        t.add_output(Output(OUT_KEY_ARN, Description="The KMS key that encrypts the data lake", Value=GetAtt(key, "Arn")))
+        t.add_output(
+            Output(OUT_KEY_ARN, Description="The KMS key that encrypts the data lake", Value=GetAtt(key, "Arn"))
+        )
     if log_bucket is not None:
-        t.add_output(Output(OUT_LOG_BUCKET_NAME, Description="The bucket of the data lake's access logs", Value=Ref(log_bucket)))
+        t.add_output(
+            Output(OUT_LOG_BUCKET_NAME, Description="The bucket of the data lake's access logs", Value=Ref(log_bucket))
+        )

@@ -1,0 +1,150 @@
+"""Bad params: a clear error naming the file and key, exit 2, no traceback, nothing written.
+
+Each case starts from the real prod.yaml, changes one thing, and runs
+build.py as a user would, against a copy of templates/.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import PARAMS, run_build, tree_digest
+
+
+def _prod() -> dict[str, Any]:
+    return yaml.safe_load((PARAMS / "prod.yaml").read_text())
+
+
+def _set(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    *parents, last = path.split(".")
+    node = doc
+    for key in parents:
+        node = node.setdefault(key, {})
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return doc
+
+
+_DELETE = object()
+
+# (case id, key path to change, new value, the key path the error must name, words the error must contain)
+CASES = [
+    ("unknown-key", "network.nat_gateway", "single", "network.nat_gateway", ["unknown key", "nat_gateways"]),
+    ("unknown-top-key", "regoin", "us-east-1", "regoin", ["unknown key", "region"]),
+    ("wrong-type-int", "network.az_count", "3", "network.az_count", ["integer", "'3'"]),
+    ("wrong-type-bool", "network.vpc_endpoints.enabled", "yes please", "network.vpc_endpoints.enabled", ["boolean"]),
+    ("wrong-type-mapping", "network.flow_logs", 90, "network.flow_logs", ["mapping", "retention_days"]),
+    ("missing-key", "network.vpc_cidr", _DELETE, "network.vpc_cidr", ["required"]),
+    ("invalid-cidr", "network.vpc_cidr", "10.0.0.0/33", "network.vpc_cidr", ["not an IPv4 network"]),
+    ("host-bits-cidr", "network.vpc_cidr", "10.0.0.1/16", "network.vpc_cidr", ["host bits"]),
+    ("vpc-too-big", "network.vpc_cidr", "10.0.0.0/8", "network.vpc_cidr", ["/16 to /28"]),
+    ("az-count-zero", "network.az_count", 0, "network.az_count", ["greater than or equal to 1"]),
+    ("az-count-seven", "network.az_count", 7, "network.az_count", ["less than or equal to 6"]),
+    ("az-count-above-region", "region", "us-west-1", "network.az_count", ["us-west-1 offers 2"]),
+    ("unknown-region", "region", "mars-north-1", "region", ["unknown region", "us-east-1"]),
+    ("bad-retention", "network.flow_logs.retention_days", 8, "network.flow_logs.retention_days", ["7, 14"]),
+    ("bad-nat-mode", "network.nat_gateways", "two", "network.nat_gateways", ["single", "per_az"]),
+    ("nat-none-without-endpoints", "network.vpc_endpoints.enabled", False, "network.vpc_endpoints.enabled", []),
+    ("subnet-outside-vpc", "network.subnets", {"public": ["10.9.0.0/24", "10.0.97.0/24", "10.0.98.0/24"]},
+     "network.subnets.public[0]", ["not inside the VPC CIDR 10.0.0.0/16"]),
+    ("subnets-overlap", "network.subnets", {"database": ["10.0.0.0/24", "10.0.113.0/24", "10.0.114.0/24"]},
+     "network.subnets.database[0]", ["overlaps 10.0.0.0/20"]),
+    ("subnet-count", "network.subnets", {"private": ["10.0.0.0/20"]}, "network.subnets.private", ["one per AZ"]),
+    ("public-subnet-too-small", "network.subnets", {"public": ["10.0.96.0/28", "10.0.97.0/24", "10.0.98.0/24"]},
+     "network.subnets.public[0]", ["/27 or larger"]),
+    ("env-name-mismatch", "environment", "staging", "environment", ["prod.yaml", "must match"]),
+    ("bad-encryption", "storage.encryption", "aes", "storage.encryption", ["AES256", "KMS"]),
+    ("duplicate-endpoint", "network.vpc_endpoints.interface_services", ["logs", "logs"],
+     "network.vpc_endpoints.interface_services", ["more than once"]),
+    ("archive-order", "storage.intelligent_tiering.deep_archive_access_days", 90,
+     "storage.intelligent_tiering.deep_archive_access_days", ["180"]),
+]  # fmt: skip
+
+
+def _run_case(tmp_path: Path, committed_copy: Path, text: str, env: str = "prod") -> tuple[Any, Path]:
+    params_dir = tmp_path / "params"
+    params_dir.mkdir()
+    (params_dir / f"{env}.yaml").write_text(text)
+    before = tree_digest(committed_copy)
+    result = run_build(env, "--params-dir", params_dir, "--out", committed_copy)
+    assert tree_digest(committed_copy) == before, "a failed build touched templates/"
+    assert "Traceback" not in result.stderr + result.stdout
+    return result, params_dir / f"{env}.yaml"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_params_get_a_clear_error_and_write_nothing(tmp_path: Path, committed_copy: Path, case: tuple) -> None:
+    _, path, value, key, words = case
+    doc = _set(_prod(), path, value)
+    if case[0] == "nat-none-without-endpoints":
+        doc["network"]["nat_gateways"] = "none"
+        key = "network.nat_gateways"
+    result, params_file = _run_case(tmp_path, committed_copy, yaml.safe_dump(doc))
+    assert result.returncode == 2
+    assert str(params_file) in result.stderr
+    assert f"  {key}:" in result.stderr, result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("network: [1, 2\n", ["not valid YAML", "line"]),
+        ("- just\n- a list\n", ["top level must be a mapping"]),
+        ("environment: prod\nenvironment: dev\n", ["duplicate key 'environment'"]),
+        ("", ["top level must be a mapping", "NoneType"]),
+        ("\t\x00", ["not valid YAML"]),
+    ],
+    ids=["unclosed-flow", "list-root", "duplicate-key", "empty", "control-chars"],
+)
+def test_yaml_that_does_not_parse_into_a_mapping(
+    tmp_path: Path, committed_copy: Path, text: str, words: list[str]
+) -> None:
+    result, params_file = _run_case(tmp_path, committed_copy, text)
+    assert result.returncode == 2
+    assert str(params_file) in result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
+def test_unknown_environment_names_the_ones_that_exist(committed_copy: Path) -> None:
+    before = tree_digest(committed_copy)
+    result = run_build("prd", "--out", committed_copy)
+    assert result.returncode == 2
+    assert "unknown environment 'prd'" in result.stderr
+    assert "dev, prod, staging" in result.stderr and "Did you mean 'prod'" in result.stderr
+    assert tree_digest(committed_copy) == before
+
+
+def test_one_bad_environment_stops_the_whole_build_before_any_write(tmp_path: Path) -> None:
+    params_dir = tmp_path / "params"
+    shutil.copytree(PARAMS, params_dir)
+    staging = params_dir / "staging.yaml"
+    staging.write_text(staging.read_text().replace("az_count: 3", "az_count: 9"))
+    out = tmp_path / "out"
+
+    result = run_build("--params-dir", params_dir, "--out", out)
+
+    assert result.returncode == 2
+    assert "staging.yaml" in result.stderr and "network.az_count" in result.stderr
+    assert not out.exists(), "dev and prod were written although staging failed"
+
+
+def test_several_problems_in_one_file_are_reported_together(tmp_path: Path, committed_copy: Path) -> None:
+    doc = _prod()
+    doc["network"]["az_count"] = "three"
+    doc["storage"]["encryption"] = "rot13"
+    doc["colour"] = "blue"
+    result, _ = _run_case(tmp_path, committed_copy, yaml.safe_dump(doc))
+    assert result.returncode == 2
+    assert "3 problems" in result.stderr
+    for key in ("network.az_count", "storage.encryption", "colour"):
+        assert f"  {key}:" in result.stderr

@@ -1,0 +1,90 @@
+"""Guarantees of the storage stack: nothing public, TLS only, nothing lost on delete or replace."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ENVS, props, ref, resources, template
+
+STATEFUL = ("AWS::S3::Bucket", "AWS::KMS::Key", "AWS::Logs::LogGroup")
+
+
+@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("stack", ["network", "storage"])
+def test_stateful_resources_survive_stack_deletion_and_replacement(env: str, stack: str) -> None:
+    for logical_id, resource in template(env, stack)["Resources"].items():
+        if resource["Type"] in STATEFUL:
+            assert resource.get("DeletionPolicy") == "Retain", logical_id
+            assert resource.get("UpdateReplacePolicy") == "Retain", logical_id
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_buckets_are_private_versioned_and_tls_only(env: str) -> None:
+    storage = template(env, "storage")
+    policies = {
+        ref(props(p)["Bucket"]): props(p)["PolicyDocument"]
+        for p in resources(storage, "AWS::S3::BucketPolicy").values()
+    }
+    for logical_id, bucket in resources(storage, "AWS::S3::Bucket").items():
+        p = props(bucket)
+        assert p["PublicAccessBlockConfiguration"] == dict.fromkeys(
+            ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"], True
+        )
+        assert p["VersioningConfiguration"] == {"Status": "Enabled"}
+        assert p["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+        deny = [s for s in policies[logical_id]["Statement"] if s["Effect"] == "Deny"]
+        assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert deny[0]["Principal"] == "*" and deny[0]["Action"] == ["s3:*"]
+        assert len(deny[0]["Resource"]) == 2, "the bucket and its objects"
+        for statement in policies[logical_id]["Statement"]:
+            assert statement["Effect"] == "Deny" or statement["Principal"] != "*", "no public grant"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_data_lake_lifecycle_aborts_uploads_and_expires_old_versions(env: str) -> None:
+    rules = {
+        r["Id"]: r
+        for r in props(template(env, "storage")["Resources"]["DataLakeBucket"])["LifecycleConfiguration"]["Rules"]
+    }
+    assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] >= 1
+    assert rules["expire-noncurrent-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 1
+    assert all(r["Status"] == "Enabled" for r in rules.values())
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_kms_key_rotates_and_its_policy_is_the_account_delegation(env: str) -> None:
+    keys = resources(template(env, "storage"), "AWS::KMS::Key")
+    for key in keys.values():
+        assert props(key)["EnableKeyRotation"] is True
+        (statement,) = props(key)["KeyPolicy"]["Statement"]
+        assert statement["Principal"] == {"AWS": [{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}]}
+
+
+def test_access_logs_are_delivered_by_the_logging_service_for_the_data_lake_only() -> None:
+    storage = template("prod", "storage")
+    policy = props(storage["Resources"]["AccessLogBucketPolicy"])["PolicyDocument"]
+    (allow,) = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": ["logging.s3.amazonaws.com"]}
+    assert allow["Action"] == ["s3:PutObject"]
+    assert allow["Condition"]["ArnLike"]["aws:SourceArn"] == {"Fn::GetAtt": ["DataLakeBucket", "Arn"]}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_outputs_name_the_bucket_and_its_key(env: str) -> None:
+    storage = template(env, "storage")
+    outputs = storage["Outputs"]
+    assert {"DataLakeBucketName", "DataLakeBucketArn"} <= set(outputs)
+    assert ("DataLakeKeyArn" in outputs) == bool(resources(storage, "AWS::KMS::Key"))
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_root_nests_each_layer_by_relative_path_and_re_exports_through_getatt(env: str) -> None:
+    root = template(env, "root")
+    stacks = resources(root, "AWS::CloudFormation::Stack")
+    assert {k: props(v)["TemplateURL"] for k, v in stacks.items()} == {
+        "Network": "network.yaml",
+        "Storage": "storage.yaml",
+    }
+    for name, output in root["Outputs"].items():
+        stack, attribute = output["Value"]["Fn::GetAtt"]
+        assert stack in stacks and attribute == f"Outputs.{name}"
