@@ -176,9 +176,6 @@ class EnvConfig(_Model):
         ..., description="The environment's name; must equal the params file's name (dev for params/dev.yaml)."
     )
     region: StrictStr = Field(..., description="The AWS region the environment is deployed to.")
-    production: StrictBool = Field(
-        False, description="Production safeguards: deletion protection, termination protection, a stack policy."
-    )
     network: Network
     storage: Storage
 

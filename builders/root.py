@@ -46,11 +46,11 @@ LAYERS: tuple[Layer, ...] = (
 )
 
 
-def build(cfg: EnvConfig, children: dict[str, Template]) -> Template:
+def build(cfg: EnvConfig, children: dict[str, Template], layers: tuple[Layer, ...] = LAYERS) -> Template:
     """The root template over the already-built child templates (used to check the wiring)."""
-    t = Template(Description=description(cfg, "root stack, nests " + ", ".join(layer.module for layer in LAYERS)))
+    t = Template(Description=description(cfg, "root stack, nests " + ", ".join(layer.module for layer in layers)))
     stacks: dict[str, cloudformation.Stack] = {}
-    for layer in LAYERS:
+    for layer in layers:
         child = children[layer.module]
         _check_wiring(layer, child, children)
         stacks[layer.module] = t.add_resource(

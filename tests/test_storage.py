@@ -75,16 +75,3 @@ def test_outputs_name_the_bucket_and_its_key(env: str) -> None:
     outputs = storage["Outputs"]
     assert {"DataLakeBucketName", "DataLakeBucketArn"} <= set(outputs)
     assert ("DataLakeKeyArn" in outputs) == bool(resources(storage, "AWS::KMS::Key"))
-
-
-@pytest.mark.parametrize("env", ENVS)
-def test_root_nests_each_layer_by_relative_path_and_re_exports_through_getatt(env: str) -> None:
-    root = template(env, "root")
-    stacks = resources(root, "AWS::CloudFormation::Stack")
-    assert {k: props(v)["TemplateURL"] for k, v in stacks.items()} == {
-        "Network": "network.yaml",
-        "Storage": "storage.yaml",
-    }
-    for name, output in root["Outputs"].items():
-        stack, attribute = output["Value"]["Fn::GetAtt"]
-        assert stack in stacks and attribute == f"Outputs.{name}"
