@@ -78,15 +78,33 @@ def _encryption(key: kms.Key | None) -> s3.BucketEncryption:
     return s3.BucketEncryption(ServerSideEncryptionConfiguration=[rule])
 
 
-def _block_public_access() -> s3.PublicAccessBlockConfiguration:
-    return s3.PublicAccessBlockConfiguration(
-        BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True
+def _add_private_bucket(
+    t: Template, cfg: EnvConfig, title: str, label: str, key: kms.Key | None, **properties: object
+) -> s3.Bucket:
+    """A retained, versioned bucket with every public access path closed and ACLs disabled.
+
+    Every bucket of the project is made here, so none can miss one of these.
+    Its fixed name ends in the account and region to be globally unique.
+    """
+    return t.add_resource(
+        protect(
+            s3.Bucket(
+                title,
+                BucketName=global_name(cfg, label),
+                BucketEncryption=_encryption(key),
+                PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
+                    BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True
+                ),
+                # ACLs disabled: the bucket owner owns every object, access is by policy only.
+                OwnershipControls=s3.OwnershipControls(
+                    Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
+                ),
+                VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
+                Tags=tags(cfg, MODULE, name(cfg, label)),
+                **properties,
+            )
+        )
     )
-
-
-def _ownership() -> s3.OwnershipControls:
-    """ACLs disabled: the bucket owner owns every object, access is by policy only."""
-    return s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")])
 
 
 def _add_log_bucket(t: Template, cfg: EnvConfig) -> s3.Bucket | None:
@@ -94,29 +112,23 @@ def _add_log_bucket(t: Template, cfg: EnvConfig) -> s3.Bucket | None:
     logging = cfg.storage.access_logging
     if not logging.enabled:
         return None
-    return t.add_resource(
-        protect(
-            s3.Bucket(
-                "AccessLogBucket",
-                BucketName=global_name(cfg, "access-logs"),
-                BucketEncryption=_encryption(None),
-                PublicAccessBlockConfiguration=_block_public_access(),
-                OwnershipControls=_ownership(),
-                VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
-                LifecycleConfiguration=s3.LifecycleConfiguration(
-                    Rules=[
-                        s3.LifecycleRule(
-                            Id="expire-access-logs",
-                            Status="Enabled",
-                            ExpirationInDays=logging.retention_days,
-                            NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1),
-                            AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
-                        )
-                    ]
-                ),
-                Tags=tags(cfg, MODULE, name(cfg, "access-logs")),
-            )
-        )
+    return _add_private_bucket(
+        t,
+        cfg,
+        "AccessLogBucket",
+        "access-logs",
+        None,  # S3 delivers access logs only to SSE-S3 buckets
+        LifecycleConfiguration=s3.LifecycleConfiguration(
+            Rules=[
+                s3.LifecycleRule(
+                    Id="expire-access-logs",
+                    Status="Enabled",
+                    ExpirationInDays=logging.retention_days,
+                    NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1),
+                    AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
+                )
+            ]
+        ),
     )
 
 
@@ -180,21 +192,9 @@ def _add_data_lake(t: Template, cfg: EnvConfig, key: kms.Key | None, log_bucket:
     tierings = _tiering(cfg)
     if tierings:
         extra["IntelligentTieringConfigurations"] = tierings
-    return t.add_resource(
-        protect(
-            s3.Bucket(
-                "DataLakeBucket",
-                # A fixed name: the data lake is an address other systems and Athena tables point at.
-                BucketName=global_name(cfg, "datalake"),
-                BucketEncryption=_encryption(key),
-                PublicAccessBlockConfiguration=_block_public_access(),
-                OwnershipControls=_ownership(),
-                VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
-                LifecycleConfiguration=_lifecycle(cfg),
-                Tags=tags(cfg, MODULE, name(cfg, "datalake")),
-                **extra,
-            )
-        )
+    # A fixed name: the data lake is an address other systems and query engines point at.
+    return _add_private_bucket(
+        t, cfg, "DataLakeBucket", "datalake", key, LifecycleConfiguration=_lifecycle(cfg), **extra
     )
 
 
