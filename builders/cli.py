@@ -56,7 +56,8 @@ def _render(envs: list[str], params_dir: Path) -> tuple[list[Artifact], bool]:
         artifacts += pipeline.render(cfg)
     if messages:
         raise ConfigError("\n".join(messages))
-    return artifacts, all_envs
+    regions = sorted({a.region for a in artifacts})
+    return pipeline.render_shared(regions[0]) + artifacts, all_envs
 
 
 def _check(out: Console, err: Console, out_dir: Path, artifacts: list[Artifact], all_envs: bool) -> int:
@@ -114,7 +115,7 @@ def _summary(out: Console, out_dir: Path, artifacts: list[Artifact], touched: li
             f"{use.size / limits.MAX_BODY_INLINE:.0%}",
         )
     out.print(table)
-    envs = sorted({a.env for a in artifacts})
+    envs = sorted({a.env or "bootstrap" for a in artifacts})
     changed = f"{len(touched)} file(s) written" if touched else "nothing changed"
     out.print(f"built {', '.join(envs)} in {seconds:.1f}s, lint clean, within limits; {changed}")
     for path in touched:

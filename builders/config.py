@@ -169,6 +169,101 @@ class Storage(_Model):
     )
 
 
+# Fargate's valid task sizes: vCPU units -> the memory (MiB) each allows.
+FARGATE_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+    8192: tuple(range(16384, 61441, 4096)),
+    16384: tuple(range(32768, 122881, 8192)),
+}
+# An ACM certificate ARN, or the name of an SSM parameter that holds one.
+CERTIFICATE_PATTERN = r"^(arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[a-f0-9-]+|/[A-Za-z0-9_./-]+)$"
+PERFORMANCE_INSIGHTS_DAYS: tuple[int, ...] = (7, *(31 * m for m in range(1, 24)), 731)
+Acu = Annotated[float, Field(ge=0, le=256, multiple_of=0.5, strict=True)]
+
+
+class Database(_Model):
+    """Aurora PostgreSQL Serverless v2 with pgvector (the seed's TODO `aurora` module)."""
+
+    engine_version: Annotated[StrictStr, Field(pattern=r"^16\.\d+$")] = Field(
+        "16.8", description="Aurora PostgreSQL 16.x (pgvector ships with it; 0 ACU needs 16.3 or later)."
+    )
+    min_capacity: Acu = Field(..., description="Fewest Aurora capacity units (0-256, steps of 0.5); 0 lets it pause.")
+    max_capacity: Acu = Field(..., description="Most Aurora capacity units (1-256, steps of 0.5).")
+    auto_pause_seconds: StrictInt | None = Field(
+        None, ge=300, le=86400, description="With min_capacity 0: idle seconds before the cluster pauses (300-86400)."
+    )
+    readers: StrictInt = Field(0, ge=0, le=15, description="Reader instances besides the writer, each in the next AZ.")
+    database_name: Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")] = Field(
+        "nlsql", description="The database the app uses (and where pgvector is installed)."
+    )
+    master_username: Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_]{0,15}$")] = Field(
+        "nlsql_admin", description="The master user; its password is made and kept by Secrets Manager."
+    )
+    backup_retention_days: StrictInt = Field(..., ge=1, le=35, description="Days automated backups are kept (1-35).")
+    backup_window: Annotated[StrictStr, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")] = Field(
+        "03:00-04:00", description="Daily backup window, UTC, hh:mm-hh:mm."
+    )
+    maintenance_window: Annotated[
+        StrictStr,
+        Field(
+            pattern=r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$"
+        ),
+    ] = Field("sun:05:00-sun:06:00", description="Weekly maintenance window, UTC, ddd:hh:mm-ddd:hh:mm.")
+    performance_insights_days: StrictInt = Field(
+        7, description="Days Performance Insights keeps data: 7 (free) or a multiple of 31 up to 731."
+    )
+    log_exports: tuple[Literal["postgresql", "iam-db-auth-error", "instance"], ...] = Field(
+        ("postgresql",), description="Logs exported to CloudWatch Logs."
+    )
+
+    @field_validator("performance_insights_days")
+    @classmethod
+    def _pi_days(cls, days: int) -> int:
+        if days not in PERFORMANCE_INSIGHTS_DAYS:
+            raise ValueError(f"Performance Insights does not keep data {days} days; allowed: 7, 31, 62, ... 713, 731")
+        return days
+
+
+class Service(_Model):
+    """One Fargate service: its image tag, task size, count and health check."""
+
+    image_tag: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] = Field(
+        ..., description="Tag of the image in the account's nlsql/<service> ECR repository (immutable tags)."
+    )
+    cpu: StrictInt = Field(..., description="vCPU units: 256, 512, 1024, 2048, 4096, 8192 or 16384.")
+    memory: StrictInt = Field(..., description="MiB; must be a size Fargate offers for the cpu.")
+    desired_count: StrictInt = Field(..., ge=0, le=100, description="Tasks to run at deploy time.")
+    min_count: StrictInt = Field(..., ge=0, le=100, description="Fewest tasks autoscaling keeps.")
+    max_count: StrictInt = Field(..., ge=1, le=100, description="Most tasks autoscaling runs.")
+    cpu_target_percent: StrictInt = Field(60, ge=10, le=90, description="Average CPU autoscaling aims for.")
+    health_check_path: Annotated[StrictStr, Field(pattern=r"^/[A-Za-z0-9/_.-]*$")] = Field(
+        ..., description="HTTP path the container and the load balancer probe."
+    )
+
+
+class Compute(_Model):
+    """ECS Fargate behind an ALB (the seed's TODO `ecs` module)."""
+
+    certificate: Annotated[StrictStr, Field(pattern=CERTIFICATE_PATTERN)] | None = Field(
+        None,
+        description="HTTPS certificate: an ACM certificate ARN, or (better, no account id in git) the name of an "
+        "SSM parameter holding it, e.g. /nlsql/prod/certificate-arn. null: HTTP only (dev).",
+    )
+    container_insights: StrictBool = Field(False, description="CloudWatch Container Insights on the ECS cluster.")
+    fargate_spot: StrictBool = Field(
+        False, description="Run tasks beyond the first of each service on FARGATE_SPOT (~70% cheaper, interruptible)."
+    )
+    bedrock_models: tuple[Annotated[StrictStr, Field(pattern=r"^[a-z0-9-]+\.[A-Za-z0-9.:_-]+$")], ...] = Field(
+        ..., description="Bedrock foundation-model ids the API may invoke."
+    )
+    api: Service = Field(..., description="The NL-to-SQL API, port 8000.")
+    ui: Service = Field(..., description="The Streamlit UI, port 8501.")
+
+
 class EnvConfig(_Model):
     """One environment, as read from params/<environment>.yaml."""
 
@@ -176,8 +271,18 @@ class EnvConfig(_Model):
         ..., description="The environment's name; must equal the params file's name (dev for params/dev.yaml)."
     )
     region: StrictStr = Field(..., description="The AWS region the environment is deployed to.")
+    production: StrictBool = Field(
+        False, description="Production safeguards: deletion protection on the ALB and Aurora, at least one reader."
+    )
+    log_retention_days: RetentionDays = Field(
+        ..., description="Days the app's log groups keep logs (the services', the pgvector function's)."
+    )
     network: Network
     storage: Storage
+    database: Database
+    compute: Compute
+
+    _check_retention = field_validator("log_retention_days")(_retention)
 
     @field_validator("region")
     @classmethod
@@ -207,6 +312,8 @@ def cross_checks(cfg: EnvConfig) -> list[Problem]:
             )
         )
     problems += _check_vpc_and_subnets(net)
+    problems += _check_database(cfg)
+    problems += _check_compute(cfg.compute)
     tiering = cfg.storage.intelligent_tiering
     if (
         tiering.archive_access_days is not None
@@ -275,4 +382,49 @@ def _check_vpc_and_subnets(net: Network) -> list[Problem]:
                 if path_b.endswith(_DERIVED):
                     (path_a, a), (path_b, b) = (path_b, b), (path_a, a)
                 problems.append((path_b, f"{b} overlaps {a} ({path_a})"))
+    return problems
+
+
+def _check_database(cfg: EnvConfig) -> list[Problem]:
+    db = cfg.database
+    problems: list[Problem] = []
+    if db.max_capacity < max(db.min_capacity, 1):
+        problems.append(("database.max_capacity", f"{db.max_capacity} must be at least 1 and at least min_capacity"))
+    if db.min_capacity == 0 and db.auto_pause_seconds is None:
+        problems.append(("database.auto_pause_seconds", "required when min_capacity is 0 (300-86400 seconds)"))
+    if db.min_capacity > 0 and db.auto_pause_seconds is not None:
+        problems.append(("database.auto_pause_seconds", "only applies when min_capacity is 0; remove it"))
+    if cfg.production and db.readers < 1:
+        problems.append(("database.readers", "production needs at least 1 reader, in another AZ, to fail over to"))
+    if db.readers and cfg.network.az_count < 2:
+        problems.append(("database.readers", "readers go to other AZs; network.az_count must be at least 2"))
+    return problems
+
+
+def _check_compute(compute: Compute) -> list[Problem]:
+    problems: list[Problem] = []
+    for key in ("api", "ui"):
+        svc: Service = getattr(compute, key)
+        sizes = FARGATE_SIZES.get(svc.cpu)
+        if sizes is None:
+            problems.append(
+                (
+                    f"compute.{key}.cpu",
+                    f"{svc.cpu} is not a Fargate size; allowed: {', '.join(map(str, FARGATE_SIZES))}",
+                )
+            )
+        elif svc.memory not in sizes:
+            problems.append(
+                (
+                    f"compute.{key}.memory",
+                    f"{svc.memory} MiB does not go with cpu {svc.cpu}; allowed: {', '.join(map(str, sizes))}",
+                )
+            )
+        if not svc.min_count <= svc.desired_count <= svc.max_count:
+            problems.append(
+                (
+                    f"compute.{key}.desired_count",
+                    f"must lie between min_count ({svc.min_count}) and max_count ({svc.max_count})",
+                )
+            )
     return problems

@@ -9,7 +9,7 @@ awacs documents and never adds resources to a template.
 
 from __future__ import annotations
 
-from awacs import kms, logs, s3, sts
+from awacs import bedrock, ecr, kms, logs, rds_data, s3, secretsmanager, sts
 from awacs.aws import (
     Allow,
     ArnLike,
@@ -22,7 +22,7 @@ from awacs.aws import (
     Statement,
     StringEquals,
 )
-from troposphere import AWS_ACCOUNT_ID, GetAtt, Join, Ref, Sub
+from troposphere import AWS_ACCOUNT_ID, AWSHelperFn, GetAtt, Join, Ref, Sub
 from troposphere.s3 import Bucket
 
 VERSION = "2012-10-17"
@@ -49,6 +49,16 @@ def service_trust(service: str, source_arn: Sub | None = None) -> Policy:
             )
         ],
     )
+
+
+def ecs_tasks_trust() -> Policy:
+    """ECS may give the role to tasks of this account and region only."""
+    return service_trust("ecs-tasks.amazonaws.com", Sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:*"))
+
+
+def lambda_trust() -> Policy:
+    """Lambda may give the role to functions of this account only."""
+    return service_trust("lambda.amazonaws.com")
 
 
 def flow_logs_trust() -> Policy:
@@ -117,12 +127,13 @@ def access_log_bucket_policy(log_bucket: Bucket, source_bucket: Bucket, prefix: 
     )
 
 
-def data_lake_key_policy() -> PolicyDocument:
-    """The data-lake key's policy: the account administers and grants use of the key through IAM.
+def environment_key_policy() -> PolicyDocument:
+    """The environment key's policy: the account administers and grants use of the key through IAM.
 
     This is AWS's default key policy. It delegates to IAM on purpose: the
-    task roles of the compute stack get kms:Decrypt on this key in their own
-    policies, so the key policy does not need to know about them.
+    roles of the compute and database stacks get kms:Decrypt on this key in
+    their own policies (only via S3 or Secrets Manager), so the key policy
+    does not need to know about them.
     `Resource: *` in a key policy means "this key".
     """
     return PolicyDocument(
@@ -136,4 +147,95 @@ def data_lake_key_policy() -> PolicyDocument:
                 Resource=["*"],
             )
         ],
+    )
+
+
+# --- statements shared by the roles below -------------------------------------------------
+
+
+def write_logs(log_group_arns: list[AWSHelperFn]) -> Statement:
+    """Write to the given log groups only (a LogGroup's Arn attribute already ends in ':*')."""
+    return Statement(
+        Sid="WriteOwnLogs", Effect=Allow, Action=[logs.CreateLogStream, logs.PutLogEvents], Resource=log_group_arns
+    )
+
+
+def read_secret(secret_arn: AWSHelperFn) -> Statement:
+    return Statement(
+        Sid="ReadTheDatabaseSecret", Effect=Allow, Action=[secretsmanager.GetSecretValue], Resource=[secret_arn]
+    )
+
+
+def decrypt_via(key_arn: AWSHelperFn, service: str, sid: str) -> Statement:
+    """kms:Decrypt with the environment's key, and only when `service` asks on the caller's behalf."""
+    return Statement(
+        Sid=sid,
+        Effect=Allow,
+        Action=[kms.Decrypt],
+        Resource=[key_arn],
+        Condition=Condition(StringEquals("kms:ViaService", Sub(f"{service}.${{AWS::Region}}.amazonaws.com"))),
+    )
+
+
+def _document(*statements: Statement | None) -> PolicyDocument:
+    return PolicyDocument(Version=VERSION, Statement=[s for s in statements if s is not None])
+
+
+# --- the roles' policies ---------------------------------------------------------------------
+
+
+def repository_arn(repository: str) -> Sub:
+    return Sub(f"arn:${{AWS::Partition}}:ecr:${{AWS::Region}}:${{AWS::AccountId}}:repository/{repository}")
+
+
+def task_execution(
+    repositories: list[str], log_group_arns: list[AWSHelperFn], secret_arn: AWSHelperFn, key_arn: AWSHelperFn | None
+) -> PolicyDocument:
+    """What ECS needs to start the app's tasks: pull their images, ship their logs, inject the DB secret."""
+    return _document(
+        Statement(
+            Sid="PullTheAppImages",
+            Effect=Allow,
+            Action=[ecr.BatchCheckLayerAvailability, ecr.GetDownloadUrlForLayer, ecr.BatchGetImage],
+            Resource=[repository_arn(r) for r in repositories],
+        ),
+        Statement(
+            Sid="LogInToEcr",
+            Effect=Allow,
+            Action=[ecr.GetAuthorizationToken],
+            # ecr:GetAuthorizationToken does not support resource-level permissions: "*" is the only valid resource.
+            Resource=["*"],
+        ),
+        write_logs(log_group_arns),
+        read_secret(secret_arn),
+        decrypt_via(key_arn, "secretsmanager", "DecryptTheDatabaseSecret") if key_arn is not None else None,
+    )
+
+
+def api_task(bucket_arn: AWSHelperFn, key_arn: AWSHelperFn | None, models: tuple[str, ...]) -> PolicyDocument:
+    """What the API's code may do: read the data lake, and invoke the named Bedrock models."""
+    return _document(
+        Statement(Sid="ListTheDataLake", Effect=Allow, Action=[s3.ListBucket], Resource=[bucket_arn]),
+        Statement(Sid="ReadTheDataLake", Effect=Allow, Action=[s3.GetObject], Resource=[Join("", [bucket_arn, "/*"])]),
+        decrypt_via(key_arn, "s3", "DecryptTheDataLake") if key_arn is not None else None,
+        Statement(
+            Sid="InvokeTheNamedModels",
+            Effect=Allow,
+            Action=[bedrock.InvokeModel, bedrock.InvokeModelWithResponseStream],
+            Resource=[Sub(f"arn:${{AWS::Partition}}:bedrock:${{AWS::Region}}::foundation-model/{m}") for m in models],
+        ),
+    )
+
+
+def pgvector_function(
+    cluster_arn: AWSHelperFn, secret_arn: AWSHelperFn, key_arn: AWSHelperFn | None, log_group_arn: AWSHelperFn
+) -> PolicyDocument:
+    """The pgvector custom resource: one SQL statement through the Data API, as the master user."""
+    return _document(
+        Statement(
+            Sid="RunSqlThroughTheDataApi", Effect=Allow, Action=[rds_data.ExecuteStatement], Resource=[cluster_arn]
+        ),
+        read_secret(secret_arn),
+        decrypt_via(key_arn, "secretsmanager", "DecryptTheDatabaseSecret") if key_arn is not None else None,
+        write_logs([log_group_arn]),
     )

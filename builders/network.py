@@ -13,6 +13,7 @@ from typing import Literal
 from troposphere import GetAtt, GetAZs, Join, Output, Ref, Select, Sub, Template, ec2, iam, logs
 
 from builders import iam as policies
+from builders.app import SERVICES
 from builders.config import EnvConfig
 from builders.naming import az_letter, description, logical_id, name
 from builders.policies import protect
@@ -66,10 +67,8 @@ GROUPS: tuple[Group, ...] = (
 RULES: tuple[Rule, ...] = (
     Rule("alb", "in", 80, ANYWHERE, "HTTP from the internet (redirected to HTTPS)"),
     Rule("alb", "in", 443, ANYWHERE, "HTTPS from the internet"),
-    Rule("alb", "out", 8000, "ecs", "to the API tasks"),
-    Rule("alb", "out", 8501, "ecs", "to the Streamlit UI tasks"),
-    Rule("ecs", "in", 8000, "alb", "API from the ALB"),
-    Rule("ecs", "in", 8501, "alb", "Streamlit UI from the ALB"),
+    *(Rule("alb", "out", svc.port, "ecs", f"to the {svc.label} tasks") for svc in SERVICES),
+    *(Rule("ecs", "in", svc.port, "alb", f"{svc.label} from the ALB") for svc in SERVICES),
     Rule("ecs", "out", 5432, "aurora", "to Aurora PostgreSQL"),
     Rule("ecs", "out", 443, ANYWHERE, "HTTPS to AWS APIs, Bedrock and image registries"),
     Rule("aurora", "in", 5432, "ecs", "PostgreSQL from the ECS tasks"),

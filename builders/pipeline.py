@@ -12,7 +12,7 @@ from typing import Any
 
 from troposphere import Template
 
-from builders import root
+from builders import bootstrap, root
 from builders.config import EnvConfig
 from builders.errors import BuildError
 from builders.limits import Usage, usage
@@ -33,17 +33,14 @@ class Artifact:
 
     @property
     def relpath(self) -> str:
-        return f"{self.env}/{self.filename}"
+        """Path under templates/: <env>/<file>, or just <file> for the account-wide ones."""
+        return f"{self.env}/{self.filename}" if self.env else self.filename
 
 
 def parameter_overrides(cfg: EnvConfig, root_doc: dict[str, Any]) -> list[str]:
     """The root stack's parameter values as "Key=Value" strings (the form AWS CLI v1 and v2 both read)."""
-    # The root has no parameters yet: image tags and the certificate ARN arrive with the compute stack.
-    values: dict[str, str] = {}
-    missing = sorted(set(root_doc.get("Parameters", {})) - set(values))
-    if missing:
-        raise ValueError(f"no value for root parameters {missing}")
-    return [f"{k}={v}" for k, v in values.items()]
+    values = root.parameter_values(cfg)
+    return [f"{name}={values[name]}" for name in root_doc.get("Parameters", {})]
 
 
 def _build_layer(cfg: EnvConfig, layer: root.Layer) -> Template:
@@ -59,22 +56,22 @@ def _build_layer(cfg: EnvConfig, layer: root.Layer) -> Template:
         raise
 
 
+def _artifact(env: str, region: str, filename: str, template: Template) -> tuple[Artifact, dict[str, Any]]:
+    doc = template_dict(template)
+    text = to_yaml(doc)
+    relpath = f"{env}/{filename}" if env else filename
+    return Artifact(env, region, filename, text, usage(relpath, doc, text)), doc
+
+
 def render(cfg: EnvConfig) -> list[Artifact]:
     """Every file of one environment: each layer's template, the root, and parameters.json."""
     children = {layer.module: _build_layer(cfg, layer) for layer in root.LAYERS}
-    templates = {**children, "root": root.build(cfg, children)}
-    artifacts = []
-    root_doc: dict[str, Any] = {}
-    for module, template in templates.items():
-        doc = template_dict(template)
-        text = to_yaml(template)
-        filename = f"{module}.yaml"
-        artifacts.append(
-            Artifact(cfg.environment, cfg.region, filename, text, usage(f"{cfg.environment}/{filename}", doc, text))
-        )
-        if module == "root":
-            root_doc = doc
-    artifacts.append(
-        Artifact(cfg.environment, cfg.region, PARAMETERS_FILE, to_json(parameter_overrides(cfg, root_doc)))
-    )
-    return artifacts
+    artifacts = [_artifact(cfg.environment, cfg.region, f"{m}.yaml", t)[0] for m, t in children.items()]
+    root_artifact, root_doc = _artifact(cfg.environment, cfg.region, "root.yaml", root.build(cfg, children))
+    overrides = Artifact(cfg.environment, cfg.region, PARAMETERS_FILE, to_json(parameter_overrides(cfg, root_doc)))
+    return [*artifacts, root_artifact, overrides]
+
+
+def render_shared(region: str) -> list[Artifact]:
+    """The account-wide files at the top of templates/: the bootstrap stack (ECR repositories)."""
+    return [_artifact("", region, bootstrap.FILENAME, bootstrap.build())[0]]

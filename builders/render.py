@@ -73,7 +73,8 @@ def _represent_tagged(dumper: yaml.SafeDumper, data: _Tagged) -> yaml.Node:
         return dumper.represent_sequence(data.tag, data.value)
     if isinstance(data.value, dict):
         return dumper.represent_mapping(data.tag, data.value)
-    return dumper.represent_scalar(data.tag, str(data.value))
+    text = str(data.value)
+    return dumper.represent_scalar(data.tag, text, style="'" if text == "" else None)
 
 
 def _represent_dict(dumper: yaml.SafeDumper, data: dict[str, Any]) -> yaml.Node:
@@ -116,10 +117,10 @@ def template_dict(t: Template) -> dict[str, Any]:
     return doc
 
 
-def to_yaml(t: Template) -> str:
-    """The template as YAML text; the same template always gives the same text."""
+def to_yaml(doc: dict[str, Any]) -> str:
+    """A template_dict() as YAML text; the same template always gives the same text."""
     return yaml.dump(
-        _short(template_dict(t)),
+        _short(doc),
         Dumper=_Dumper,
         default_flow_style=False,
         allow_unicode=True,

@@ -19,7 +19,7 @@ MODULE = "storage"
 
 OUT_BUCKET_NAME = "DataLakeBucketName"
 OUT_BUCKET_ARN = "DataLakeBucketArn"
-OUT_KEY_ARN = "DataLakeKeyArn"
+OUT_KEY_ARN = "KmsKeyArn"
 OUT_LOG_BUCKET_NAME = "AccessLogBucketName"
 
 ACCESS_LOG_PREFIX = "datalake/"
@@ -54,15 +54,17 @@ def _add_key(t: Template, cfg: EnvConfig) -> kms.Key | None:
     key = t.add_resource(
         protect(
             kms.Key(
-                "DataLakeKey",
-                Description=f"Encrypts the {name(cfg, 'datalake')} bucket",
+                "EnvironmentKey",
+                # One customer managed key per environment: the data lake, Aurora's storage,
+                # its master-user secret and Performance Insights all use it.
+                Description=f"The {name(cfg)} key: data lake, Aurora storage, its secret, Performance Insights",
                 EnableKeyRotation=True,
-                KeyPolicy=policies.data_lake_key_policy(),
-                Tags=tags(cfg, MODULE, name(cfg, "datalake")),
+                KeyPolicy=policies.environment_key_policy(),
+                Tags=tags(cfg, MODULE, name(cfg)),
             )
         )
     )
-    t.add_resource(kms.Alias("DataLakeKeyAlias", AliasName=f"alias/{name(cfg, 'datalake')}", TargetKeyId=Ref(key)))
+    t.add_resource(kms.Alias("EnvironmentKeyAlias", AliasName=f"alias/{name(cfg)}", TargetKeyId=Ref(key)))
     return key
 
 
@@ -203,7 +205,11 @@ def _add_outputs(t: Template, bucket: s3.Bucket, key: kms.Key | None, log_bucket
     t.add_output(Output(OUT_BUCKET_ARN, Description="The data-lake bucket's ARN", Value=GetAtt(bucket, "Arn")))
     if key is not None:
         t.add_output(
-            Output(OUT_KEY_ARN, Description="The KMS key that encrypts the data lake", Value=GetAtt(key, "Arn"))
+            Output(
+                OUT_KEY_ARN,
+                Description="The environment's KMS key (data lake, Aurora, secrets)",
+                Value=GetAtt(key, "Arn"),
+            )
         )
     if log_bucket is not None:
         t.add_output(

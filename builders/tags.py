@@ -13,19 +13,18 @@ from typing import Literal
 
 from troposphere import Tags
 
-from builders.config import EnvConfig
-from builders.naming import PROJECT
+from builders.naming import PROJECT, Scope
 
-Module = Literal["root", "network", "storage", "compute", "database"]
+Module = Literal["root", "network", "storage", "database", "compute", "bootstrap"]
 MANAGED_BY = "cloudformation"
 
 
-def tag_dict(cfg: EnvConfig, module: Module) -> dict[str, str]:
+def tag_dict(cfg: Scope, module: Module) -> dict[str, str]:
     """The four required tags as a plain mapping (also used for stack-level tags on deploy)."""
     return {"Project": PROJECT, "Environment": cfg.environment, "ManagedBy": MANAGED_BY, "Module": module}
 
 
-def tags(cfg: EnvConfig, module: Module, name: str | None = None) -> Tags:
+def tags(cfg: Scope, module: Module, name: str | None = None) -> Tags:
     """A new Tags with the required four, plus a Name tag when the resource has a display name."""
     values = tag_dict(cfg, module)
     if name is not None:

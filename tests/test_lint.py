@@ -11,14 +11,19 @@ from builders import cli, limits, root
 from builders.lint import lint
 from tests.conftest import ENVS, PARAMS, TEMPLATES, tree_digest
 
-STACKS = ("root", "network", "storage")
+STACKS = ("root", "network", "storage", "database", "compute")
 
 
-@pytest.mark.parametrize("env", ENVS)
-@pytest.mark.parametrize("stack", STACKS)
-def test_committed_template_is_lint_clean(env: str, stack: str) -> None:
-    path = TEMPLATES / env / f"{stack}.yaml"
+TEMPLATE_FILES = sorted(TEMPLATES.rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", TEMPLATE_FILES, ids=[str(p.relative_to(TEMPLATES)) for p in TEMPLATE_FILES])
+def test_committed_template_is_lint_clean(path: Path) -> None:
     assert lint(path.read_text(), str(path), "us-east-1") == []
+
+
+def test_every_stack_of_every_environment_is_linted() -> None:
+    assert len(TEMPLATE_FILES) == 1 + len(ENVS) * len(STACKS)
 
 
 def test_lint_reports_a_real_problem() -> None:
@@ -43,7 +48,7 @@ def _broken_layer(cfg: object) -> Template:
 
 def test_a_template_that_fails_lint_is_not_written_nor_is_any_other(tmp_path: Path, monkeypatch, capsys) -> None:
     # Fault injection: one more layer whose template cfn-lint rejects.
-    monkeypatch.setattr(root, "LAYERS", (*root.LAYERS, root.Layer("compute", _broken_layer)))
+    monkeypatch.setattr(root, "LAYERS", (*root.LAYERS, root.Layer("extra", _broken_layer)))
     out = tmp_path / "templates"
     code = cli.run(["dev", "prod"], check=False, params_dir=PARAMS, out_dir=out, quiet=False, started=0.0)
     assert code == 1
@@ -63,23 +68,23 @@ def _many_vpcs(count: int, tags: int = 0) -> Template:
 
 def test_more_resources_than_cloudformation_allows_is_a_clean_build_error(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setattr(
-        root, "LAYERS", (*root.LAYERS, root.Layer("compute", lambda cfg: _many_vpcs(limits.MAX_RESOURCES + 1)))
+        root, "LAYERS", (*root.LAYERS, root.Layer("extra", lambda cfg: _many_vpcs(limits.MAX_RESOURCES + 1)))
     )
     out = tmp_path / "templates"
     code = cli.run(["dev"], check=False, params_dir=PARAMS, out_dir=out, quiet=False, started=0.0)
     assert code == 1
     err = capsys.readouterr().err
-    assert "dev/compute.yaml" in err and "500" in err and "Traceback" not in err
+    assert "dev/extra.yaml" in err and "500" in err and "Traceback" not in err
     assert not out.exists()
 
 
 def test_a_template_over_the_size_limit_is_refused(monkeypatch, capsys, committed_copy: Path) -> None:
-    monkeypatch.setattr(root, "LAYERS", (*root.LAYERS, root.Layer("compute", lambda cfg: _many_vpcs(100, tags=45))))
+    monkeypatch.setattr(root, "LAYERS", (*root.LAYERS, root.Layer("extra", lambda cfg: _many_vpcs(100, tags=45))))
     # Lint is not the subject here, and a 1 MB template takes cfn-lint long to read.
     monkeypatch.setattr(cli, "lint", lambda text, path, region: [])
     before = tree_digest(committed_copy)
     code = cli.run(["dev"], check=False, params_dir=PARAMS, out_dir=committed_copy, quiet=False, started=0.0)
     assert code == 1
     err = capsys.readouterr().err
-    assert "dev/compute.yaml" in err and "bytes, over CloudFormation's limit of 1,000,000" in err
+    assert "dev/extra.yaml" in err and "bytes, over CloudFormation's limit of 1,000,000" in err
     assert tree_digest(committed_copy) == before

@@ -2,26 +2,63 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from troposphere import Parameter, Template
+from troposphere import Output, Parameter, Template
 
 from builders import network, root, storage
 from builders.params import load
-from tests.conftest import ENVS, PARAMS, props, resources, template
+from tests.conftest import ENVS, PARAMS, TEMPLATES, props, resources, template
+
+ORDER = ["Network", "Storage", "Database", "Compute"]
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_root_nests_each_layer_by_relative_path_and_re_exports_through_getatt(env: str) -> None:
+def test_root_nests_each_layer_by_relative_path_in_dependency_order(env: str) -> None:
+    stacks = resources(template(env, "root"), "AWS::CloudFormation::Stack")
+    assert list(stacks) == ORDER
+    assert {k: props(v)["TemplateURL"] for k, v in stacks.items()} == {k: f"{k.lower()}.yaml" for k in ORDER}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_child_parameter_is_an_earlier_child_output_or_a_root_parameter(env: str) -> None:
     doc = template(env, "root")
-    stacks = resources(doc, "AWS::CloudFormation::Stack")
-    assert {k: props(v)["TemplateURL"] for k, v in stacks.items()} == {
-        "Network": "network.yaml",
-        "Storage": "storage.yaml",
-    }
-    for name, output in doc["Outputs"].items():
+    seen: list[str] = []
+    for logical_id, stack in resources(doc, "AWS::CloudFormation::Stack").items():
+        child = template(env, logical_id.lower())
+        given = props(stack).get("Parameters", {})
+        assert set(given) == set(child.get("Parameters", {})), logical_id
+        for name, value in given.items():
+            if "Fn::GetAtt" in value:
+                source, attribute = value["Fn::GetAtt"]
+                assert source in seen, f"{logical_id}.{name} reads {source}, which is not created before it"
+                assert attribute == f"Outputs.{name}" and name in template(env, source.lower())["Outputs"]
+            else:
+                assert value == {"Ref": name} and name in doc["Parameters"]
+        seen.append(logical_id)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_exports_anywhere(env: str) -> None:
+    for stack in ("root", "network", "storage", "database", "compute"):
+        assert not any("Export" in o for o in template(env, stack).get("Outputs", {}).values())
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_root_outputs_give_the_app_url_the_db_endpoint_and_the_bucket(env: str) -> None:
+    outputs = template(env, "root")["Outputs"]
+    assert {"AppUrl", "DatabaseEndpoint", "DataLakeBucketName"} <= set(outputs)
+    for name, output in outputs.items():
         stack, attribute = output["Value"]["Fn::GetAtt"]
-        assert stack in stacks and attribute == f"Outputs.{name}"
-        assert "Export" not in output
+        assert attribute == f"Outputs.{name}" and output["Description"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_parameters_json_gives_every_root_parameter_a_value(env: str) -> None:
+    overrides = json.loads((TEMPLATES / env / "parameters.json").read_text())
+    assert all(isinstance(o, str) and o.count("=") >= 1 for o in overrides)
+    assert [o.split("=", 1)[0] for o in overrides] == list(template(env, "root").get("Parameters", {}))
 
 
 def _consumer(*names: str) -> Template:
@@ -31,33 +68,47 @@ def _consumer(*names: str) -> Template:
     return t
 
 
-def test_a_layer_s_parameters_are_filled_from_earlier_layers_outputs() -> None:
-    # The mechanism the compute and database layers use.
+def _children(cfg, **extra: Template) -> dict[str, Template]:
+    return {"network": network.build(cfg), "storage": storage.build(cfg), **extra}
+
+
+def test_a_parameter_named_like_an_earlier_output_is_wired_to_it() -> None:
     cfg = load(PARAMS / "prod.yaml")
-    consumer = _consumer("VpcId", "KeyArn")
-    layer = root.Layer(
-        "compute",
-        lambda c: consumer,
-        inputs={"VpcId": ("network", network.OUT_VPC_ID), "KeyArn": ("storage", storage.OUT_KEY_ARN)},
-    )
-    children = {"network": network.build(cfg), "storage": storage.build(cfg), "compute": consumer}
-    doc = root.build(cfg, children, (*root.LAYERS, layer)).to_dict()
-    assert doc["Resources"]["Compute"]["Properties"]["Parameters"] == {
+    layers = (*root.LAYERS[:2], root.Layer("extra", lambda c: consumer))
+    consumer = _consumer(network.OUT_VPC_ID, storage.OUT_KEY_ARN)
+    doc = root.build(cfg, _children(cfg, extra=consumer), layers).to_dict()
+    assert doc["Resources"]["Extra"]["Properties"]["Parameters"] == {
         "VpcId": {"Fn::GetAtt": ["Network", "Outputs.VpcId"]},
-        "KeyArn": {"Fn::GetAtt": ["Storage", "Outputs.DataLakeKeyArn"]},
+        "KmsKeyArn": {"Fn::GetAtt": ["Storage", "Outputs.KmsKeyArn"]},
+    }
+
+
+def test_a_parameter_with_a_value_becomes_a_root_parameter_and_ssm_names_pass_through() -> None:
+    cfg = load(PARAMS / "prod.yaml")
+    consumer = _consumer("ImageTag")
+    consumer.add_parameter(Parameter("Cert", Type="AWS::SSM::Parameter::Value<String>"))
+    layer = root.Layer("extra", lambda c: consumer, values=lambda c: {"ImageTag": "1.0", "Cert": "/x/cert"})
+    doc = root.build(cfg, _children(cfg, extra=consumer), (*root.LAYERS[:2], layer)).to_dict()
+    assert doc["Parameters"] == {"ImageTag": {"Type": "String"}, "Cert": {"Type": "String"}}
+    assert doc["Resources"]["Extra"]["Properties"]["Parameters"] == {
+        "ImageTag": {"Ref": "ImageTag"},
+        "Cert": {"Ref": "Cert"},
     }
 
 
 @pytest.mark.parametrize(
-    ("inputs", "params", "message"),
+    ("params", "values", "outputs", "message"),
     [
-        ({"KeyArn": ("network", "NoSuchOutput")}, ("KeyArn",), "network has no output NoSuchOutput"),
-        ({}, ("VpcId",), "parameters \\['VpcId'\\] but the root passes \\[\\]"),
+        (("Nowhere",), {}, (), "parameter Nowhere is neither an earlier layer's output nor given a value"),
+        ((), {"Unused": "1"}, (), "values given for parameters no layer takes: \\['Unused'\\]"),
+        ((), {}, ("VpcId",), "output VpcId is already an output of Network"),
     ],
 )
-def test_wiring_mistakes_fail_the_build(inputs: dict, params: tuple[str, ...], message: str) -> None:
+def test_wiring_mistakes_fail_the_build(params: tuple, values: dict, outputs: tuple, message: str) -> None:
     cfg = load(PARAMS / "dev.yaml")
     consumer = _consumer(*params)
-    children = {"network": network.build(cfg), "storage": storage.build(cfg), "compute": consumer}
+    for name in outputs:
+        consumer.add_output(Output(name, Value="x"))
+    layer = root.Layer("extra", lambda c: consumer, values=lambda c: values)
     with pytest.raises(ValueError, match=message):
-        root.build(cfg, children, (*root.LAYERS, root.Layer("compute", lambda c: consumer, inputs=inputs)))
+        root.build(cfg, _children(cfg, extra=consumer), (*root.LAYERS[:2], layer))

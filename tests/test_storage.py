@@ -74,4 +74,4 @@ def test_outputs_name_the_bucket_and_its_key(env: str) -> None:
     storage = template(env, "storage")
     outputs = storage["Outputs"]
     assert {"DataLakeBucketName", "DataLakeBucketArn"} <= set(outputs)
-    assert ("DataLakeKeyArn" in outputs) == bool(resources(storage, "AWS::KMS::Key"))
+    assert ("KmsKeyArn" in outputs) == bool(resources(storage, "AWS::KMS::Key"))

@@ -7,9 +7,11 @@ from functools import cache
 import pytest
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
-from tests.conftest import ENVS, props, template
+from cfnlint.decode.decode import decode_str
 
-STACKS = ("root", "network", "storage")
+from tests.conftest import ENVS, TEMPLATES, props, template
+
+STACKS = ("root", "network", "storage", "database", "compute")
 
 
 @cache
@@ -38,6 +40,16 @@ def test_every_taggable_resource_carries_the_seed_tags(env: str, stack: str) -> 
         assert tags.get("Module") == stack, logical_id
         checked += 1
     assert checked > 0
+
+
+def test_bootstrap_resources_are_tagged_as_shared() -> None:
+    doc, errors = decode_str((TEMPLATES / "bootstrap.yaml").read_text())
+    assert not errors
+    for logical_id, resource in doc["Resources"].items():
+        assert _taggable(resource["Type"])
+        assert {k: v for k, v in _tags(resource).items() if k != "Name"} == {
+            "Project": "nlsql", "Environment": "shared", "ManagedBy": "cloudformation", "Module": "bootstrap"
+        }, logical_id  # fmt: skip
 
 
 def test_untaggable_types_are_really_untaggable() -> None:

@@ -1,0 +1,489 @@
+"""The compute stack: ECS Fargate services for the API and the UI, behind one internet-facing ALB.
+
+`build()` reads as a table of contents. Both services are made by the same
+loop over `builders.app.SERVICES`, so the API and the UI differ only where
+the table or the params file says they do.
+"""
+
+from __future__ import annotations
+
+from troposphere import (
+    AWS_REGION,
+    GetAtt,
+    Join,
+    Output,
+    Parameter,
+    Ref,
+    Sub,
+    Template,
+    ecs,
+    iam,
+    logs,
+)
+from troposphere import (
+    applicationautoscaling as aas,
+)
+from troposphere import elasticloadbalancingv2 as elb
+
+from builders import database, network, storage
+from builders import iam as policies
+from builders.app import API, SERVICES, AppService
+from builders.config import EnvConfig, Service
+from builders.naming import description, logical_id, name, repository
+from builders.policies import protect
+from builders.tags import tags
+
+MODULE = "compute"
+
+OUT_URL = "AppUrl"
+OUT_ALB_DNS = "LoadBalancerDnsName"
+OUT_CLUSTER = "EcsClusterName"
+OUT_SERVICE = {svc.key: f"{logical_id(svc.key)}ServiceName" for svc in SERVICES}
+
+CERTIFICATE = "CertificateArn"
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3 and 1.2 only
+IMAGE_TAG = {svc.key: f"{logical_id(svc.key)}ImageTag" for svc in SERVICES}
+
+
+def parameter_values(cfg: EnvConfig) -> dict[str, str]:
+    """This stack's deploy-time values, which the root takes as its own parameters (parameters.json)."""
+    values = {IMAGE_TAG[svc.key]: _service(cfg, svc).image_tag for svc in SERVICES}
+    if cfg.compute.certificate:
+        values[CERTIFICATE] = cfg.compute.certificate
+    return values
+
+
+def _service(cfg: EnvConfig, svc: AppService) -> Service:
+    return getattr(cfg.compute, svc.key)
+
+
+def build(cfg: EnvConfig) -> Template:
+    """The compute stack of one environment."""
+    t = Template(Description=description(cfg, "compute: ECS Fargate API and UI behind an ALB"))
+    p = _add_parameters(t, cfg)
+    cluster = _add_cluster(t, cfg)
+    log_groups = {svc.key: _add_log_group(t, cfg, svc) for svc in SERVICES}
+    execution_role = _add_execution_role(t, cfg, p, log_groups)
+    alb, listener, url = _add_load_balancer(t, cfg, p)
+    target_groups = {svc.key: _add_target_group(t, cfg, p, svc) for svc in SERVICES}
+    rules = _add_routing(t, cfg, listener, target_groups)
+    services = {}
+    for svc in SERVICES:
+        task_role = _add_task_role(t, cfg, p, svc)
+        task = _add_task_definition(t, cfg, p, svc, execution_role, task_role, log_groups[svc.key], url)
+        services[svc.key] = _add_service(t, cfg, p, svc, cluster, task, target_groups[svc.key], [listener, *rules])
+        _add_autoscaling(t, cfg, svc, cluster, services[svc.key])
+    _add_outputs(t, cluster, alb, url, services)
+    return t
+
+
+def _add_parameters(t: Template, cfg: EnvConfig) -> dict[str, Parameter]:
+    """Outputs of earlier stacks (wired by name), and the root's deploy-time values."""
+    wired = [
+        (network.OUT_VPC_ID, "String", "The VPC"),
+        (network.OUT_SUBNET_IDS["public"], "CommaDelimitedList", "Public subnets, for the ALB"),
+        (network.OUT_SUBNET_IDS["private"], "CommaDelimitedList", "Private subnets, for the tasks"),
+        (network.OUT_SECURITY_GROUP_IDS["alb"], "String", "alb-sg"),
+        (network.OUT_SECURITY_GROUP_IDS["ecs"], "String", "ecs-tasks-sg"),
+        (storage.OUT_BUCKET_NAME, "String", "The data-lake bucket"),
+        (storage.OUT_BUCKET_ARN, "String", "The data-lake bucket's ARN"),
+        (database.OUT_ENDPOINT, "String", "The Aurora writer endpoint"),
+        (database.OUT_PORT, "String", "The Aurora port"),
+        (database.OUT_SECRET_ARN, "String", "The Aurora master-user secret"),
+        (database.OUT_NAME, "String", "The app's database"),
+    ]
+    if cfg.storage.encryption == "KMS":
+        wired.append((storage.OUT_KEY_ARN, "String", "The environment's KMS key"))
+    params = {title: Parameter(title, Type=type_, Description=text) for title, type_, text in wired}
+    for svc in SERVICES:
+        params[IMAGE_TAG[svc.key]] = Parameter(
+            IMAGE_TAG[svc.key],
+            Type="String",
+            AllowedPattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+            Description=f"Tag of the {svc.label} image in the {repository(svc.key)} ECR repository",
+        )
+    certificate = cfg.compute.certificate
+    if certificate:
+        # An SSM parameter name keeps the account id out of git; CloudFormation resolves it on each deploy.
+        kind = "AWS::SSM::Parameter::Value<String>" if certificate.startswith("/") else "String"
+        params[CERTIFICATE] = Parameter(CERTIFICATE, Type=kind, Description="The ACM certificate of the HTTPS listener")
+    for param in params.values():
+        t.add_parameter(param)
+    return params
+
+
+def _add_cluster(t: Template, cfg: EnvConfig) -> ecs.Cluster:
+    providers = ["FARGATE", "FARGATE_SPOT"] if cfg.compute.fargate_spot else ["FARGATE"]
+    return t.add_resource(
+        ecs.Cluster(
+            "EcsCluster",
+            ClusterSettings=[
+                ecs.ClusterSetting(
+                    Name="containerInsights", Value="enabled" if cfg.compute.container_insights else "disabled"
+                )
+            ],
+            CapacityProviders=providers,
+            DefaultCapacityProviderStrategy=_capacity_strategy(cfg),
+            Tags=tags(cfg, MODULE, name(cfg, "cluster")),
+        )
+    )
+
+
+def _capacity_strategy(cfg: EnvConfig) -> list[ecs.CapacityProviderStrategyItem]:
+    """On-demand only, or the first task of a service on demand and the rest on Spot."""
+    if not cfg.compute.fargate_spot:
+        return [ecs.CapacityProviderStrategyItem(CapacityProvider="FARGATE", Base=0, Weight=1)]
+    return [
+        ecs.CapacityProviderStrategyItem(CapacityProvider="FARGATE", Base=1, Weight=0),
+        ecs.CapacityProviderStrategyItem(CapacityProvider="FARGATE_SPOT", Base=0, Weight=1),
+    ]
+
+
+def _add_log_group(t: Template, cfg: EnvConfig, svc: AppService) -> logs.LogGroup:
+    return t.add_resource(
+        protect(
+            logs.LogGroup(
+                logical_id(svc.key, "log", "group"),
+                RetentionInDays=cfg.log_retention_days,
+                Tags=tags(cfg, MODULE, name(cfg, svc.key)),
+            )
+        )
+    )
+
+
+def _key_arn(p: dict[str, Parameter]) -> Ref | None:
+    return Ref(p[storage.OUT_KEY_ARN]) if storage.OUT_KEY_ARN in p else None
+
+
+def _add_execution_role(
+    t: Template, cfg: EnvConfig, p: dict[str, Parameter], log_groups: dict[str, logs.LogGroup]
+) -> iam.Role:
+    return t.add_resource(
+        iam.Role(
+            "TaskExecutionRole",
+            Description=f"{name(cfg)}: lets ECS start the app's tasks",
+            AssumeRolePolicyDocument=policies.ecs_tasks_trust(),
+            Policies=[
+                iam.Policy(
+                    PolicyName="start-tasks",
+                    PolicyDocument=policies.task_execution(
+                        [repository(svc.key) for svc in SERVICES],
+                        [GetAtt(group, "Arn") for group in log_groups.values()],
+                        Ref(p[database.OUT_SECRET_ARN]),
+                        _key_arn(p),
+                    ),
+                )
+            ],
+            Tags=tags(cfg, MODULE, name(cfg, "task-execution")),
+        )
+    )
+
+
+def _add_task_role(t: Template, cfg: EnvConfig, p: dict[str, Parameter], svc: AppService) -> iam.Role:
+    """The API reads the data lake and calls Bedrock; the UI only talks to the API, so its role grants nothing."""
+    grants = {}
+    if svc is API:
+        document = policies.api_task(Ref(p[storage.OUT_BUCKET_ARN]), _key_arn(p), cfg.compute.bedrock_models)
+        grants["Policies"] = [iam.Policy(PolicyName="api", PolicyDocument=document)]
+    return t.add_resource(
+        iam.Role(
+            logical_id(svc.key, "task", "role"),
+            Description=f"{name(cfg, svc.key)}: what the {svc.label}'s code may do in AWS",
+            AssumeRolePolicyDocument=policies.ecs_tasks_trust(),
+            Tags=tags(cfg, MODULE, name(cfg, svc.key)),
+            **grants,
+        )
+    )
+
+
+def _add_load_balancer(
+    t: Template, cfg: EnvConfig, p: dict[str, Parameter]
+) -> tuple[elb.LoadBalancer, elb.Listener, Sub]:
+    """The ALB and its front listener: HTTPS (with HTTP redirecting to it), or plain HTTP without a certificate."""
+    alb = t.add_resource(
+        elb.LoadBalancer(
+            "LoadBalancer",
+            Type="application",
+            Scheme="internet-facing",
+            IpAddressType="ipv4",
+            Subnets=Ref(p[network.OUT_SUBNET_IDS["public"]]),
+            SecurityGroups=[Ref(p[network.OUT_SECURITY_GROUP_IDS["alb"]])],
+            LoadBalancerAttributes=[
+                elb.LoadBalancerAttributes(Key=k, Value=v)
+                for k, v in (
+                    ("deletion_protection.enabled", str(cfg.production).lower()),
+                    ("routing.http.drop_invalid_header_fields.enabled", "true"),
+                    ("idle_timeout.timeout_seconds", "120"),  # NL-to-SQL answers can take a while
+                )
+            ],
+            Tags=tags(cfg, MODULE, name(cfg, "alb")),
+        )
+    )
+    if CERTIFICATE not in p:
+        listener = elb.Listener(
+            "HttpListener",
+            LoadBalancerArn=Ref(alb),
+            Port=80,
+            Protocol="HTTP",
+            DefaultActions=[],
+            Tags=tags(cfg, MODULE, name(cfg, "http")),
+        )
+        return alb, t.add_resource(listener), Sub("http://${LoadBalancer.DNSName}")
+    t.add_resource(
+        elb.Listener(
+            "HttpRedirectListener",
+            LoadBalancerArn=Ref(alb),
+            Port=80,
+            Protocol="HTTP",
+            DefaultActions=[
+                elb.Action(
+                    Type="redirect",
+                    RedirectConfig=elb.RedirectConfig(Protocol="HTTPS", Port="443", StatusCode="HTTP_301"),
+                )
+            ],
+            Tags=tags(cfg, MODULE, name(cfg, "http-redirect")),
+        )
+    )
+    listener = elb.Listener(
+        "HttpsListener",
+        LoadBalancerArn=Ref(alb),
+        Port=443,
+        Protocol="HTTPS",
+        SslPolicy=TLS_POLICY,
+        Certificates=[elb.Certificate(CertificateArn=Ref(p[CERTIFICATE]))],
+        DefaultActions=[],
+        Tags=tags(cfg, MODULE, name(cfg, "https")),
+    )
+    return alb, t.add_resource(listener), Sub("https://${LoadBalancer.DNSName}")
+
+
+def _add_target_group(t: Template, cfg: EnvConfig, p: dict[str, Parameter], svc: AppService) -> elb.TargetGroup:
+    attributes = {"deregistration_delay.timeout_seconds": "30"}
+    if svc is not API:
+        # Streamlit keeps each session's state in one task: pin a browser to its task.
+        attributes |= {"stickiness.enabled": "true", "stickiness.type": "lb_cookie"}
+    return t.add_resource(
+        elb.TargetGroup(
+            logical_id(svc.key, "target", "group"),
+            TargetType="ip",
+            Protocol="HTTP",
+            Port=svc.port,
+            VpcId=Ref(p[network.OUT_VPC_ID]),
+            HealthCheckProtocol="HTTP",
+            HealthCheckPath=_service(cfg, svc).health_check_path,
+            HealthCheckIntervalSeconds=15,
+            HealthyThresholdCount=2,
+            UnhealthyThresholdCount=3,
+            Matcher=elb.Matcher(HttpCode="200"),
+            TargetGroupAttributes=[elb.TargetGroupAttribute(Key=k, Value=v) for k, v in attributes.items()],
+            Tags=tags(cfg, MODULE, name(cfg, svc.key)),
+        )
+    )
+
+
+def _add_routing(
+    t: Template, cfg: EnvConfig, listener: elb.Listener, target_groups: dict[str, elb.TargetGroup]
+) -> list[elb.ListenerRule]:
+    """Path rules send each service its paths; the service without paths is the listener's default."""
+    rules = []
+    for priority, svc in enumerate(SERVICES, start=1):
+        if not svc.paths:
+            listener.DefaultActions = [elb.Action(Type="forward", TargetGroupArn=Ref(target_groups[svc.key]))]
+            continue
+        forward = [elb.ListenerRuleAction(Type="forward", TargetGroupArn=Ref(target_groups[svc.key]))]
+        rules.append(
+            t.add_resource(
+                elb.ListenerRule(
+                    logical_id(svc.key, "listener", "rule"),
+                    ListenerArn=Ref(listener),
+                    Priority=priority * 10,
+                    Conditions=[
+                        elb.Condition(
+                            Field="path-pattern", PathPatternConfig=elb.PathPatternConfig(Values=list(svc.paths))
+                        )
+                    ],
+                    Actions=forward,
+                    Tags=tags(cfg, MODULE, name(cfg, svc.key)),
+                )
+            )
+        )
+    return rules
+
+
+def _environment(cfg: EnvConfig, p: dict[str, Parameter], svc: AppService, url: Sub) -> list[ecs.Environment]:
+    values: dict[str, object] = {"APP_ENV": cfg.environment, "AWS_REGION": Ref(AWS_REGION), "PORT": str(svc.port)}
+    if svc is API:
+        values |= {
+            "DB_HOST": Ref(p[database.OUT_ENDPOINT]),
+            "DB_PORT": Ref(p[database.OUT_PORT]),
+            "DB_NAME": Ref(p[database.OUT_NAME]),
+            "DATA_LAKE_BUCKET": Ref(p[storage.OUT_BUCKET_NAME]),
+            "BEDROCK_MODELS": ",".join(cfg.compute.bedrock_models),
+        }
+    else:
+        values["API_URL"] = Join("", [url, API.paths[0]])
+    return [ecs.Environment(Name=k, Value=v) for k, v in values.items()]
+
+
+def _secrets(p: dict[str, Parameter], svc: AppService) -> list[ecs.Secret]:
+    """The API's database credentials, read from the Aurora-managed secret when the task starts."""
+    if svc is not API:
+        return []
+    secret = p[database.OUT_SECRET_ARN].title
+    return [
+        ecs.Secret(Name=env, ValueFrom=Sub(f"${{{secret}}}:{field}::"))
+        for env, field in (("DB_USER", "username"), ("DB_PASSWORD", "password"))
+    ]
+
+
+def _add_task_definition(
+    t: Template,
+    cfg: EnvConfig,
+    p: dict[str, Parameter],
+    svc: AppService,
+    execution_role: iam.Role,
+    task_role: iam.Role,
+    log_group: logs.LogGroup,
+    url: Sub,
+) -> ecs.TaskDefinition:
+    size = _service(cfg, svc)
+    probe = f"http://localhost:{svc.port}{size.health_check_path}"
+    image = Sub(
+        f"${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.${{AWS::URLSuffix}}/{repository(svc.key)}:${{{IMAGE_TAG[svc.key]}}}"
+    )
+    container = ecs.ContainerDefinition(
+        Name=svc.key,
+        Image=image,
+        Essential=True,
+        PortMappings=[ecs.PortMapping(ContainerPort=svc.port, Protocol="tcp", Name=svc.key)],
+        # The images are Python: probe with the interpreter, not with a curl the image may lack.
+        HealthCheck=ecs.HealthCheck(
+            Command=[
+                "CMD-SHELL",
+                f"python -c \"import urllib.request; urllib.request.urlopen('{probe}', timeout=4)\" || exit 1",
+            ],
+            Interval=30,
+            Timeout=5,
+            Retries=3,
+            StartPeriod=60,
+        ),
+        Environment=_environment(cfg, p, svc, url),
+        Secrets=_secrets(p, svc),
+        LogConfiguration=ecs.LogConfiguration(
+            LogDriver="awslogs",
+            Options={
+                "awslogs-group": Ref(log_group),
+                "awslogs-region": Ref(AWS_REGION),
+                "awslogs-stream-prefix": svc.key,
+            },
+        ),
+    )
+    return t.add_resource(
+        ecs.TaskDefinition(
+            logical_id(svc.key, "task", "definition"),
+            Family=name(cfg, svc.key),
+            Cpu=str(size.cpu),
+            Memory=str(size.memory),
+            NetworkMode="awsvpc",
+            RequiresCompatibilities=["FARGATE"],
+            RuntimePlatform=ecs.RuntimePlatform(CpuArchitecture="X86_64", OperatingSystemFamily="LINUX"),
+            ExecutionRoleArn=GetAtt(execution_role, "Arn"),
+            TaskRoleArn=GetAtt(task_role, "Arn"),
+            ContainerDefinitions=[container],
+            Tags=tags(cfg, MODULE, name(cfg, svc.key)),
+        )
+    )
+
+
+def _add_service(
+    t: Template,
+    cfg: EnvConfig,
+    p: dict[str, Parameter],
+    svc: AppService,
+    cluster: ecs.Cluster,
+    task: ecs.TaskDefinition,
+    target_group: elb.TargetGroup,
+    routing: list[elb.Listener | elb.ListenerRule],
+) -> ecs.Service:
+    return t.add_resource(
+        ecs.Service(
+            logical_id(svc.key, "service"),
+            Cluster=Ref(cluster),
+            TaskDefinition=Ref(task),
+            DesiredCount=_service(cfg, svc).desired_count,
+            CapacityProviderStrategy=_capacity_strategy(cfg),
+            PlatformVersion="LATEST",
+            NetworkConfiguration=ecs.NetworkConfiguration(
+                AwsvpcConfiguration=ecs.AwsvpcConfiguration(
+                    AssignPublicIp="DISABLED",
+                    Subnets=Ref(p[network.OUT_SUBNET_IDS["private"]]),
+                    SecurityGroups=[Ref(p[network.OUT_SECURITY_GROUP_IDS["ecs"]])],
+                )
+            ),
+            LoadBalancers=[
+                ecs.LoadBalancer(ContainerName=svc.key, ContainerPort=svc.port, TargetGroupArn=Ref(target_group))
+            ],
+            HealthCheckGracePeriodSeconds=60,
+            DeploymentConfiguration=ecs.DeploymentConfiguration(
+                DeploymentCircuitBreaker=ecs.DeploymentCircuitBreaker(Enable=True, Rollback=True),
+                MaximumPercent=200,
+                MinimumHealthyPercent=100,
+            ),
+            PropagateTags="SERVICE",
+            EnableECSManagedTags=True,
+            Tags=tags(cfg, MODULE, name(cfg, svc.key)),
+            # ECS refuses a target group that no listener or rule uses yet.
+            DependsOn=[r.title for r in routing],
+        )
+    )
+
+
+def _add_autoscaling(t: Template, cfg: EnvConfig, svc: AppService, cluster: ecs.Cluster, service: ecs.Service) -> None:
+    size = _service(cfg, svc)
+    target = t.add_resource(
+        aas.ScalableTarget(
+            logical_id(svc.key, "scalable", "target"),
+            ServiceNamespace="ecs",
+            ScalableDimension="ecs:service:DesiredCount",
+            ResourceId=Join("/", ["service", Ref(cluster), GetAtt(service, "Name")]),
+            MinCapacity=size.min_count,
+            MaxCapacity=size.max_count,
+            Tags=tags(cfg, MODULE, name(cfg, svc.key)),
+        )
+    )
+    t.add_resource(
+        aas.ScalingPolicy(
+            logical_id(svc.key, "cpu", "scaling"),
+            PolicyName=name(cfg, svc.key, "cpu"),
+            PolicyType="TargetTrackingScaling",
+            ScalingTargetId=Ref(target),
+            TargetTrackingScalingPolicyConfiguration=aas.TargetTrackingScalingPolicyConfiguration(
+                PredefinedMetricSpecification=aas.PredefinedMetricSpecification(
+                    PredefinedMetricType="ECSServiceAverageCPUUtilization"
+                ),
+                TargetValue=float(size.cpu_target_percent),
+                ScaleInCooldown=120,
+                ScaleOutCooldown=60,
+            ),
+        )
+    )
+
+
+def _add_outputs(
+    t: Template, cluster: ecs.Cluster, alb: elb.LoadBalancer, url: Sub, services: dict[str, ecs.Service]
+) -> None:
+    t.add_output(Output(OUT_URL, Description="Where the app answers", Value=url))
+    t.add_output(
+        Output(
+            OUT_ALB_DNS, Description="The ALB's DNS name (point the app's domain here)", Value=GetAtt(alb, "DNSName")
+        )
+    )
+    t.add_output(Output(OUT_CLUSTER, Description="The ECS cluster", Value=Ref(cluster)))
+    for svc in SERVICES:
+        t.add_output(
+            Output(
+                OUT_SERVICE[svc.key],
+                Description=f"The {svc.label} ECS service",
+                Value=GetAtt(services[svc.key], "Name"),
+            )
+        )
