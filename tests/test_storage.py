@@ -10,7 +10,7 @@ STATEFUL = ("AWS::S3::Bucket", "AWS::KMS::Key", "AWS::Logs::LogGroup")
 
 
 @pytest.mark.parametrize("env", ENVS)
-@pytest.mark.parametrize("stack", ["network", "storage"])
+@pytest.mark.parametrize("stack", ["network", "storage", "database", "compute"])
 def test_stateful_resources_survive_stack_deletion_and_replacement(env: str, stack: str) -> None:
     for logical_id, resource in template(env, stack)["Resources"].items():
         if resource["Type"] in STATEFUL:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from functools import cache
 
 import pytest
-from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
-
 from cfnlint.decode.decode import decode_str
+from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
 from tests.conftest import ENVS, TEMPLATES, props, template
 

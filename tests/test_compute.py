@@ -1,0 +1,182 @@
+"""The compute stack: routing and ports line up from the ALB to the containers, per environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from builders import params
+from tests.conftest import ENVS, PARAMS, props, ref, resources, template
+
+API_PORT, UI_PORT = 8000, 8501  # the app's ports, from the seed
+HAS_CERTIFICATE = {"dev": False, "staging": True, "prod": True}  # dev has no domain, so no HTTPS
+
+
+def _by_port(compute: dict[str, Any]) -> dict[int, str]:
+    """Target group logical id by its port."""
+    return {props(tg)["Port"]: k for k, tg in resources(compute, "AWS::ElasticLoadBalancingV2::TargetGroup").items()}
+
+
+def _front_listener(compute: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    listeners = resources(compute, "AWS::ElasticLoadBalancingV2::Listener")
+    (front,) = [(k, props(v)) for k, v in listeners.items() if props(v)["DefaultActions"][0]["Type"] == "forward"]
+    return front
+
+
+def _container(compute: dict[str, Any], service: dict[str, Any]) -> dict[str, Any]:
+    task = compute["Resources"][ref(props(service)["TaskDefinition"])]
+    (container,) = props(task)["ContainerDefinitions"]
+    return container
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_api_paths_go_to_the_api_and_everything_else_to_the_ui(env: str) -> None:
+    compute = template(env, "compute")
+    ports = _by_port(compute)
+    name, front = _front_listener(compute)
+    assert ref(front["DefaultActions"][0]["TargetGroupArn"]) == ports[UI_PORT]
+    (rule,) = resources(compute, "AWS::ElasticLoadBalancingV2::ListenerRule").values()
+    assert ref(props(rule)["ListenerArn"]) == name
+    (condition,) = props(rule)["Conditions"]
+    assert condition["Field"] == "path-pattern" and "/api/*" in condition["PathPatternConfig"]["Values"]
+    assert ref(props(rule)["Actions"][0]["TargetGroupArn"]) == ports[API_PORT]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_target_group_container_and_security_group_ports_line_up(env: str) -> None:
+    compute, network = template(env, "compute"), template(env, "network")
+    groups = resources(compute, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    alb_out = {r["FromPort"] for r in props(network["Resources"]["AlbSecurityGroup"])["SecurityGroupEgress"]}
+    ecs_in = {
+        props(r)["FromPort"]
+        for r in resources(network, "AWS::EC2::SecurityGroupIngress").values()
+        if ref(props(r)["GroupId"]) == "EcsTasksSecurityGroup"
+        and ref(props(r)["SourceSecurityGroupId"]) == "AlbSecurityGroup"
+    }
+    seen = set()
+    for service in resources(compute, "AWS::ECS::Service").values():
+        (lb,) = props(service)["LoadBalancers"]
+        target_group = props(groups[ref(lb["TargetGroupArn"])])
+        container = _container(compute, service)
+        assert lb["ContainerName"] == container["Name"]
+        assert lb["ContainerPort"] == target_group["Port"] == container["PortMappings"][0]["ContainerPort"]
+        assert target_group["TargetType"] == "ip" and target_group["HealthCheckPath"].startswith("/")
+        assert target_group["Port"] in alb_out and target_group["Port"] in ecs_in
+        seen.add(target_group["Port"])
+    assert seen == {API_PORT, UI_PORT} == alb_out == ecs_in
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_https_with_tls_1_2_or_later_and_http_redirects_where_there_is_a_certificate(env: str) -> None:
+    compute = template(env, "compute")
+    listeners = {
+        props(v)["Port"]: props(v) for v in resources(compute, "AWS::ElasticLoadBalancingV2::Listener").values()
+    }
+    if HAS_CERTIFICATE[env]:
+        assert set(listeners) == {80, 443}
+        https = listeners[443]
+        assert https["Protocol"] == "HTTPS" and https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+        assert https["Certificates"] == [{"CertificateArn": {"Ref": "CertificateArn"}}]
+        assert compute["Parameters"]["CertificateArn"]["Type"] == "AWS::SSM::Parameter::Value<String>"
+        redirect = listeners[80]["DefaultActions"][0]
+        assert redirect["Type"] == "redirect" and redirect["RedirectConfig"]["Protocol"] == "HTTPS"
+        assert redirect["RedirectConfig"]["StatusCode"] == "HTTP_301"
+    else:
+        assert set(listeners) == {80} and listeners[80]["DefaultActions"][0]["Type"] == "forward"
+        assert "CertificateArn" not in compute.get("Parameters", {})
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_alb_is_public_drops_invalid_headers_and_is_protected_in_prod(env: str) -> None:
+    compute = template(env, "compute")
+    (alb,) = resources(compute, "AWS::ElasticLoadBalancingV2::LoadBalancer").values()
+    p = props(alb)
+    assert p["Scheme"] == "internet-facing" and p["Subnets"] == {"Ref": "PublicSubnetIds"}
+    assert p["SecurityGroups"] == [{"Ref": "AlbSecurityGroupId"}]
+    attributes = {a["Key"]: a["Value"] for a in p["LoadBalancerAttributes"]}
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    assert attributes["deletion_protection.enabled"] == ("true" if env == "prod" else "false")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_services_run_privately_roll_back_bad_deploys_and_scale_on_cpu(env: str) -> None:
+    compute = template(env, "compute")
+    cfg = params.load(PARAMS / f"{env}.yaml")
+    scalable = resources(compute, "AWS::ApplicationAutoScaling::ScalableTarget")
+    # service logical id -> (its scalable target's logical id, properties); ResourceId is service/<cluster>/<name>
+    targets = {ref(props(t)["ResourceId"]["Fn::Join"][1][2]): (k, props(t)) for k, t in scalable.items()}
+    policies = {
+        ref(props(p)["ScalingTargetId"]): props(p)
+        for p in resources(compute, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+    }
+    for logical_id, service in resources(compute, "AWS::ECS::Service").items():
+        p = props(service)
+        vpc = p["NetworkConfiguration"]["AwsvpcConfiguration"]
+        assert vpc == {
+            "AssignPublicIp": "DISABLED",
+            "Subnets": {"Ref": "PrivateSubnetIds"},
+            "SecurityGroups": [{"Ref": "EcsTasksSecurityGroupId"}],
+        }
+        assert p["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+        key = _container(compute, service)["Name"]
+        size = getattr(cfg.compute, key)
+        assert p["DesiredCount"] == size.desired_count
+        target_id, target = targets[logical_id]
+        assert (target["MinCapacity"], target["MaxCapacity"]) == (size.min_count, size.max_count)
+        metric = policies[target_id]["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]
+        assert metric["PredefinedMetricType"] == "ECSServiceAverageCPUUtilization"
+        task = props(compute["Resources"][ref(p["TaskDefinition"])])
+        assert (task["Cpu"], task["Memory"]) == (str(size.cpu), str(size.memory))
+        assert task["RequiresCompatibilities"] == ["FARGATE"] and task["NetworkMode"] == "awsvpc"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_containers_check_their_health_and_log_to_retained_groups(env: str) -> None:
+    compute = template(env, "compute")
+    cfg = params.load(PARAMS / f"{env}.yaml")
+    for service in resources(compute, "AWS::ECS::Service").values():
+        container = _container(compute, service)
+        assert container["HealthCheck"]["Command"][0] == "CMD-SHELL"
+        assert f"localhost:{container['PortMappings'][0]['ContainerPort']}" in container["HealthCheck"]["Command"][1]
+        options = container["LogConfiguration"]["Options"]
+        group = compute["Resources"][ref(options["awslogs-group"])]
+        assert group["DeletionPolicy"] == "Retain" and props(group)["RetentionInDays"] == cfg.log_retention_days
+        assert ":${ApiImageTag}" in container["Image"]["Fn::Sub"] or ":${UiImageTag}" in container["Image"]["Fn::Sub"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_api_gets_the_database_and_bucket_and_its_credentials_only_as_secrets(env: str) -> None:
+    compute = template(env, "compute")
+    containers = {
+        _container(compute, s)["Name"]: _container(compute, s) for s in resources(compute, "AWS::ECS::Service").values()
+    }
+    api = containers["api"]
+    environment = {e["Name"]: e["Value"] for e in api["Environment"]}
+    assert environment["DB_HOST"] == {"Ref": "DatabaseEndpoint"}
+    assert environment["DATA_LAKE_BUCKET"] == {"Ref": "DataLakeBucketName"}
+    secrets = {s["Name"]: s["ValueFrom"] for s in api["Secrets"]}
+    assert secrets == {
+        "DB_USER": {"Fn::Sub": "${DatabaseSecretArn}:username::"},
+        "DB_PASSWORD": {"Fn::Sub": "${DatabaseSecretArn}:password::"},
+    }
+    assert "Secrets" not in containers["ui"] or containers["ui"]["Secrets"] == []
+    assert not any("PASSWORD" in e["Name"] for c in containers.values() for e in c["Environment"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_cluster_capacity_and_insights_follow_the_environment(env: str) -> None:
+    cluster = props(next(iter(resources(template(env, "compute"), "AWS::ECS::Cluster").values())))
+    cfg = params.load(PARAMS / f"{env}.yaml")
+    insights = {s["Name"]: s["Value"] for s in cluster["ClusterSettings"]}["containerInsights"]
+    assert insights == ("enabled" if env == "prod" else "disabled")
+    assert ("FARGATE_SPOT" in cluster["CapacityProviders"]) == cfg.compute.fargate_spot
+    assert "FARGATE" in cluster["CapacityProviders"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_compute_outputs(env: str) -> None:
+    outputs = template(env, "compute")["Outputs"]
+    assert {"AppUrl", "LoadBalancerDnsName", "EcsClusterName", "ApiServiceName", "UiServiceName"} <= set(outputs)
+    scheme = "https" if HAS_CERTIFICATE[env] else "http"
+    assert outputs["AppUrl"]["Value"] == {"Fn::Sub": f"{scheme}://${{LoadBalancer.DNSName}}"}

@@ -1,0 +1,168 @@
+"""The pgvector custom resource's handler, run locally: boto3's rds-data client with botocore's
+Stubber, and CloudFormation's pre-signed response URL played by a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from builders import database
+from builders.functions import pgvector
+
+CLUSTER = "arn:aws:rds:us-east-1:123456789012:cluster:nlsql-dev"
+SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-abc"
+
+
+class _Responses(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+
+    def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def response_url() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    received: list[dict[str, Any]] = []
+    handler = type("Handler", (_Responses,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/response?signature=x", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Context:
+    log_stream_name = "2026/11/25/[$LATEST]abc"
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.deadline - time.monotonic()) * 1000)
+
+
+def _event(url: str, kind: str = "Create", **extra: Any) -> dict[str, Any]:
+    return {
+        "RequestType": kind,
+        "ResponseURL": url,
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/nlsql-dev-Database/1",
+        "RequestId": "req-1",
+        "LogicalResourceId": "PgVectorExtension",
+        "ResourceType": "Custom::PgVector",
+        "ResourceProperties": {"ServiceToken": "x", "ClusterArn": CLUSTER, "SecretArn": SECRET, "Database": "nlsql"},
+        **extra,
+    }
+
+
+def _client() -> tuple[Any, Stubber]:
+    client = boto3.client("rds-data", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    return client, Stubber(client)
+
+
+EXPECTED = {
+    "resourceArn": CLUSTER,
+    "secretArn": SECRET,
+    "database": "nlsql",
+    "sql": "CREATE EXTENSION IF NOT EXISTS vector",
+}
+
+
+def test_create_runs_the_statement_and_answers_success(response_url) -> None:
+    url, received = response_url
+    client, stub = _client()
+    stub.add_response("execute_statement", {"numberOfRecordsUpdated": 0}, EXPECTED)
+    with stub:
+        assert pgvector.handler(_event(url), _Context(60), client) == "SUCCESS"
+        stub.assert_no_pending_responses()
+    (answer,) = received
+    assert answer["Status"] == "SUCCESS"
+    assert answer["RequestId"] == "req-1" and answer["LogicalResourceId"] == "PgVectorExtension"
+    assert answer["PhysicalResourceId"].endswith("/PgVectorExtension")
+
+
+def test_update_keeps_the_physical_id_so_cloudformation_does_not_delete_anything(response_url) -> None:
+    url, received = response_url
+    client, stub = _client()
+    stub.add_response("execute_statement", {}, EXPECTED)
+    with stub:
+        pgvector.handler(_event(url, "Update", PhysicalResourceId="pgvector-1"), _Context(60), client)
+    assert received[0]["PhysicalResourceId"] == "pgvector-1" and received[0]["Status"] == "SUCCESS"
+
+
+def test_a_sql_error_answers_failed_with_the_reason(response_url) -> None:
+    url, received = response_url
+    client, stub = _client()
+    stub.add_client_error("execute_statement", "BadRequestException", 'permission denied to create extension "vector"')
+    with stub:
+        assert pgvector.handler(_event(url), _Context(60), client) == "FAILED"
+    (answer,) = received
+    assert answer["Status"] == "FAILED"
+    assert "BadRequestException" in answer["Reason"] and "permission denied" in answer["Reason"]
+    assert _Context.log_stream_name in answer["Reason"]
+
+
+def test_a_resuming_cluster_is_retried_until_it_answers(response_url, monkeypatch) -> None:
+    url, received = response_url
+    monkeypatch.setattr(pgvector.time, "sleep", lambda seconds: None)
+    client, stub = _client()
+    stub.add_client_error("execute_statement", "DatabaseResumingException", "resuming after auto-pause")
+    stub.add_client_error("execute_statement", "DatabaseResumingException", "resuming after auto-pause")
+    stub.add_response("execute_statement", {}, EXPECTED)
+    with stub:
+        assert pgvector.handler(_event(url), _Context(60), client) == "SUCCESS"
+        stub.assert_no_pending_responses()
+    assert [a["Status"] for a in received] == ["SUCCESS"]
+
+
+def test_delete_answers_success_without_touching_the_database(response_url) -> None:
+    url, received = response_url
+    client, stub = _client()  # no responses queued: any call would raise
+    with stub:
+        assert (
+            pgvector.handler(_event(url, "Delete", PhysicalResourceId="pgvector-1"), _Context(60), client) == "SUCCESS"
+        )
+    assert received[0]["Status"] == "SUCCESS" and received[0]["PhysicalResourceId"] == "pgvector-1"
+
+
+def test_a_hung_call_is_answered_failed_before_lambda_times_out(response_url) -> None:
+    url, received = response_url
+    released = threading.Event()
+
+    class Hanging:
+        def execute_statement(self, **kwargs: Any) -> None:
+            released.wait(5)
+
+    started = time.monotonic()
+    # 11 s left, 10 s margin: the timer answers after ~1 s, long before the call returns.
+    thread = threading.Thread(target=pgvector.handler, args=(_event(url), _Context(pgvector.MARGIN + 1), Hanging()))
+    thread.start()
+    while not received and time.monotonic() - started < 4:
+        time.sleep(0.05)
+    released.set()
+    thread.join(10)
+    assert [a["Status"] for a in received] == ["FAILED"], "exactly one answer, and it came from the timer"
+    assert "no result within" in received[0]["Reason"]
+    assert time.monotonic() - started < 5
+
+
+def test_the_inline_source_fits_cloudformation_s_zipfile_limit() -> None:
+    source = database._function_source()
+    assert len(source.encode()) <= 4096
+    compile(source, "index.py", "exec")
