@@ -25,12 +25,11 @@ from troposphere import (
 )
 from troposphere import elasticloadbalancingv2 as elb
 
-from builders import database, network, storage
+from builders import database, network, shared, storage
 from builders import iam as policies
 from builders.app import API, SERVICES, AppService
 from builders.config import EnvConfig, Service
 from builders.naming import description, logical_id, name, repository
-from builders.policies import protect
 from builders.tags import tags
 
 MODULE = "compute"
@@ -62,7 +61,12 @@ def build(cfg: EnvConfig) -> Template:
     t = Template(Description=description(cfg, "compute: ECS Fargate API and UI behind an ALB"))
     p = _add_parameters(t, cfg)
     cluster = _add_cluster(t, cfg)
-    log_groups = {svc.key: _add_log_group(t, cfg, svc) for svc in SERVICES}
+    log_groups = {
+        svc.key: t.add_resource(
+            shared.log_group(logical_id(svc.key, "log", "group"), cfg, MODULE, svc.key, cfg.log_retention_days)
+        )
+        for svc in SERVICES
+    }
     execution_role = _add_execution_role(t, cfg, p, log_groups)
     alb, listener, url = _add_load_balancer(t, cfg, p)
     target_groups = {svc.key: _add_target_group(t, cfg, p, svc) for svc in SERVICES}
@@ -139,18 +143,6 @@ def _capacity_strategy(cfg: EnvConfig) -> list[ecs.CapacityProviderStrategyItem]
     ]
 
 
-def _add_log_group(t: Template, cfg: EnvConfig, svc: AppService) -> logs.LogGroup:
-    return t.add_resource(
-        protect(
-            logs.LogGroup(
-                logical_id(svc.key, "log", "group"),
-                RetentionInDays=cfg.log_retention_days,
-                Tags=tags(cfg, MODULE, name(cfg, svc.key)),
-            )
-        )
-    )
-
-
 def _key_arn(p: dict[str, Parameter]) -> Ref | None:
     return Ref(p[storage.OUT_KEY_ARN]) if storage.OUT_KEY_ARN in p else None
 
@@ -159,39 +151,37 @@ def _add_execution_role(
     t: Template, cfg: EnvConfig, p: dict[str, Parameter], log_groups: dict[str, logs.LogGroup]
 ) -> iam.Role:
     return t.add_resource(
-        iam.Role(
+        shared.role(
             "TaskExecutionRole",
-            Description=f"{name(cfg)}: lets ECS start the app's tasks",
-            AssumeRolePolicyDocument=policies.ecs_tasks_trust(),
-            Policies=[
-                iam.Policy(
-                    PolicyName="start-tasks",
-                    PolicyDocument=policies.task_execution(
-                        [repository(svc.key) for svc in SERVICES],
-                        [GetAtt(group, "Arn") for group in log_groups.values()],
-                        Ref(p[database.OUT_SECRET_ARN]),
-                        _key_arn(p),
-                    ),
-                )
-            ],
-            Tags=tags(cfg, MODULE, name(cfg, "task-execution")),
+            cfg,
+            MODULE,
+            "task-execution",
+            "lets ECS start the app's tasks",
+            policies.ecs_tasks_trust(),
+            policies.task_execution(
+                [repository(svc.key) for svc in SERVICES],
+                [GetAtt(group, "Arn") for group in log_groups.values()],
+                Ref(p[database.OUT_SECRET_ARN]),
+                _key_arn(p),
+            ),
         )
     )
 
 
 def _add_task_role(t: Template, cfg: EnvConfig, p: dict[str, Parameter], svc: AppService) -> iam.Role:
     """The API reads the data lake and calls Bedrock; the UI only talks to the API, so its role grants nothing."""
-    grants = {}
+    document = None
     if svc is API:
         document = policies.api_task(Ref(p[storage.OUT_BUCKET_ARN]), _key_arn(p), cfg.compute.bedrock_models)
-        grants["Policies"] = [iam.Policy(PolicyName="api", PolicyDocument=document)]
     return t.add_resource(
-        iam.Role(
+        shared.role(
             logical_id(svc.key, "task", "role"),
-            Description=f"{name(cfg, svc.key)}: what the {svc.label}'s code may do in AWS",
-            AssumeRolePolicyDocument=policies.ecs_tasks_trust(),
-            Tags=tags(cfg, MODULE, name(cfg, svc.key)),
-            **grants,
+            cfg,
+            MODULE,
+            svc.key,
+            f"what the {svc.label}'s code may do in AWS",
+            policies.ecs_tasks_trust(),
+            document,
         )
     )
 

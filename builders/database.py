@@ -20,13 +20,11 @@ from troposphere import (
     Template,
     awslambda,
     cloudformation,
-    iam,
-    logs,
     rds,
 )
 
 from builders import iam as policies
-from builders import network, storage
+from builders import network, shared, storage
 from builders.config import EnvConfig
 from builders.naming import description, name
 from builders.policies import protect
@@ -180,23 +178,16 @@ def _add_pgvector(
     """A Lambda-backed custom resource that runs CREATE EXTENSION once the writer is available."""
     secret_arn = GetAtt(cluster, "MasterUserSecret.SecretArn")
     key_arn = Ref(inputs["key"]) if "key" in inputs else None
-    log_group = t.add_resource(
-        protect(logs.LogGroup("PgVectorLogGroup", RetentionInDays=cfg.log_retention_days, Tags=tags(cfg, MODULE)))
-    )
+    log_group = t.add_resource(shared.log_group("PgVectorLogGroup", cfg, MODULE, "pgvector", cfg.log_retention_days))
     role = t.add_resource(
-        iam.Role(
+        shared.role(
             "PgVectorRole",
-            Description=f"{name(cfg, 'pgvector')}: installs the vector extension through the RDS Data API",
-            AssumeRolePolicyDocument=policies.lambda_trust(),
-            Policies=[
-                iam.Policy(
-                    PolicyName="install-pgvector",
-                    PolicyDocument=policies.pgvector_function(
-                        GetAtt(cluster, "DBClusterArn"), secret_arn, key_arn, GetAtt(log_group, "Arn")
-                    ),
-                )
-            ],
-            Tags=tags(cfg, MODULE, name(cfg, "pgvector")),
+            cfg,
+            MODULE,
+            "pgvector",
+            "installs the vector extension through the RDS Data API",
+            policies.lambda_trust(),
+            policies.pgvector_function(GetAtt(cluster, "DBClusterArn"), secret_arn, key_arn, GetAtt(log_group, "Arn")),
         )
     )
     function = t.add_resource(

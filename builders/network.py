@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from troposphere import GetAtt, GetAZs, Join, Output, Ref, Select, Sub, Template, ec2, iam, logs
+from troposphere import GetAtt, GetAZs, Join, Output, Ref, Select, Sub, Template, ec2
 
 from builders import iam as policies
+from builders import shared
 from builders.app import SERVICES
 from builders.config import EnvConfig
 from builders.naming import az_letter, description, logical_id, name
-from builders.policies import protect
 from builders.subnets import TIERS, Tier
 from builders.tags import tags
 
@@ -335,24 +335,16 @@ def _add_flow_logs(t: Template, cfg: EnvConfig, vpc: ec2.VPC) -> None:
     flow = cfg.network.flow_logs
     if not flow.enabled:
         return
-    group = t.add_resource(
-        protect(
-            logs.LogGroup(
-                "FlowLogGroup", RetentionInDays=flow.retention_days, Tags=tags(cfg, MODULE, name(cfg, "flow-logs"))
-            )
-        )
-    )
+    group = t.add_resource(shared.log_group("FlowLogGroup", cfg, MODULE, "flow-logs", flow.retention_days))
     role = t.add_resource(
-        iam.Role(
+        shared.role(
             "FlowLogRole",
-            Description=f"Lets VPC Flow Logs write {name(cfg, 'vpc')} records to its log group",
-            AssumeRolePolicyDocument=policies.flow_logs_trust(),
-            Policies=[
-                iam.Policy(
-                    PolicyName="deliver-flow-logs", PolicyDocument=policies.flow_logs_delivery(GetAtt(group, "Arn"))
-                )
-            ],
-            Tags=tags(cfg, MODULE, name(cfg, "flow-logs")),
+            cfg,
+            MODULE,
+            "flow-logs",
+            "lets VPC Flow Logs write this VPC's records to its log group",
+            policies.flow_logs_trust(),
+            policies.flow_logs_delivery(GetAtt(group, "Arn")),
         )
     )
     t.add_resource(

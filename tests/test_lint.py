@@ -88,3 +88,14 @@ def test_a_template_over_the_size_limit_is_refused(monkeypatch, capsys, committe
     err = capsys.readouterr().err
     assert "dev/extra.yaml" in err and "bytes, over CloudFormation's limit of 1,000,000" in err
     assert tree_digest(committed_copy) == before
+
+
+@pytest.mark.parametrize("path", TEMPLATE_FILES, ids=[str(p.relative_to(TEMPLATES)) for p in TEMPLATE_FILES])
+def test_committed_template_is_within_cloudformation_limits(path: Path) -> None:
+    from cfnlint.decode.decode import decode_str
+
+    text = path.read_text()
+    doc, _ = decode_str(text)
+    use = limits.usage(str(path), doc, text)
+    assert use.violations() == []
+    assert use.resources > 0
