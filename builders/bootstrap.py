@@ -1,4 +1,9 @@
-"""The account-wide bootstrap stack: the app's ECR repositories.
+"""The account-wide bootstrap stack: the deploy artifacts bucket and the app's ECR repositories.
+
+`build.py --deploy` creates it on the first deploy to an account and region
+(stack nlsql-bootstrap) and reuses it after. The artifacts bucket holds the
+child templates under content-hash keys; they are only read while a change
+set is made, so old ones expire.
 
 Images are built once and promoted through dev, staging and prod by tag, so
 the repositories belong to the account and region, not to an environment
@@ -13,8 +18,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from troposphere import GetAtt, Output, Template, ecr
+from troposphere import GetAtt, Output, Ref, Template, ecr, s3
 
+from builders import iam as policies
+from builders import shared
 from builders.app import SERVICES
 from builders.naming import description, logical_id, repository
 from builders.policies import protect
@@ -22,6 +29,9 @@ from builders.tags import tags
 
 FILENAME = "bootstrap.yaml"
 MODULE = "bootstrap"
+STACK_NAME = "nlsql-bootstrap"
+OUT_ARTIFACTS_BUCKET = "ArtifactsBucketName"
+ARTIFACT_DAYS = 90  # templates are read only while a change set is made
 
 # Untagged layers go after a week; of tagged images the newest 200 stay, which
 # keeps every image an environment could still roll back to.
@@ -66,7 +76,8 @@ def output_name(service: str) -> str:
 def build() -> Template:
     """The bootstrap template: one ECR repository per app image."""
     scope = _Account()
-    t = Template(Description=description(scope, "account bootstrap: ECR repositories of the app's images"))
+    t = Template(Description=description(scope, "account bootstrap: deploy artifacts bucket, ECR repositories"))
+    _add_artifacts_bucket(t, scope)
     for service in (svc.key for svc in SERVICES):
         repo = t.add_resource(
             protect(
@@ -85,3 +96,32 @@ def build() -> Template:
             Output(output_name(service), Description=f"Push {service} images here", Value=GetAtt(repo, "RepositoryUri"))
         )
     return t
+
+
+def _add_artifacts_bucket(t: Template, scope: _Account) -> None:
+    bucket = t.add_resource(
+        shared.private_bucket(
+            "ArtifactsBucket",
+            scope,
+            MODULE,
+            "artifacts",
+            None,
+            LifecycleConfiguration=s3.LifecycleConfiguration(
+                Rules=[
+                    s3.LifecycleRule(
+                        Id="expire-old-artifacts",
+                        Status="Enabled",
+                        ExpirationInDays=ARTIFACT_DAYS,
+                        NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=7),
+                        AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
+                    )
+                ]
+            ),
+        )
+    )
+    t.add_resource(
+        s3.BucketPolicy(
+            "ArtifactsBucketPolicy", Bucket=Ref(bucket), PolicyDocument=policies.tls_only_bucket_policy(bucket)
+        )
+    )
+    t.add_output(Output(OUT_ARTIFACTS_BUCKET, Description="Where deploys upload templates", Value=Ref(bucket)))

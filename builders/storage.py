@@ -10,8 +10,9 @@ from __future__ import annotations
 from troposphere import GetAtt, Output, Ref, Template, kms, s3
 
 from builders import iam as policies
+from builders import shared
 from builders.config import EnvConfig
-from builders.naming import description, global_name, name
+from builders.naming import description, name
 from builders.policies import protect
 from builders.tags import tags
 
@@ -68,69 +69,30 @@ def _add_key(t: Template, cfg: EnvConfig) -> kms.Key | None:
     return key
 
 
-def _encryption(key: kms.Key | None) -> s3.BucketEncryption:
-    if key is None:
-        default = s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256")
-        rule = s3.ServerSideEncryptionRule(ServerSideEncryptionByDefault=default)
-    else:
-        default = s3.ServerSideEncryptionByDefault(SSEAlgorithm="aws:kms", KMSMasterKeyID=GetAtt(key, "Arn"))
-        # The bucket key cuts KMS requests (and their cost) by orders of magnitude on a
-        # data lake read file by file.
-        rule = s3.ServerSideEncryptionRule(ServerSideEncryptionByDefault=default, BucketKeyEnabled=True)
-    return s3.BucketEncryption(ServerSideEncryptionConfiguration=[rule])
-
-
-def _add_private_bucket(
-    t: Template, cfg: EnvConfig, title: str, label: str, key: kms.Key | None, **properties: object
-) -> s3.Bucket:
-    """A retained, versioned bucket with every public access path closed and ACLs disabled.
-
-    Every bucket of the project is made here, so none can miss one of these.
-    Its fixed name ends in the account and region to be globally unique.
-    """
-    return t.add_resource(
-        protect(
-            s3.Bucket(
-                title,
-                BucketName=global_name(cfg, label),
-                BucketEncryption=_encryption(key),
-                PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
-                    BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True
-                ),
-                # ACLs disabled: the bucket owner owns every object, access is by policy only.
-                OwnershipControls=s3.OwnershipControls(
-                    Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
-                ),
-                VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
-                Tags=tags(cfg, MODULE, name(cfg, label)),
-                **properties,
-            )
-        )
-    )
-
-
 def _add_log_bucket(t: Template, cfg: EnvConfig) -> s3.Bucket | None:
     """The server-access-log bucket. S3 delivers access logs only to SSE-S3 buckets, hence AES256."""
     logging = cfg.storage.access_logging
     if not logging.enabled:
         return None
-    return _add_private_bucket(
-        t,
-        cfg,
-        "AccessLogBucket",
-        "access-logs",
-        None,  # S3 delivers access logs only to SSE-S3 buckets
-        LifecycleConfiguration=s3.LifecycleConfiguration(
-            Rules=[
-                s3.LifecycleRule(
-                    Id="expire-access-logs",
-                    Status="Enabled",
-                    ExpirationInDays=logging.retention_days,
-                    NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1),
-                    AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
-                )
-            ]
-        ),
+    return t.add_resource(
+        shared.private_bucket(
+            "AccessLogBucket",
+            cfg,
+            MODULE,
+            "access-logs",
+            None,  # S3 delivers access logs only to SSE-S3 buckets
+            LifecycleConfiguration=s3.LifecycleConfiguration(
+                Rules=[
+                    s3.LifecycleRule(
+                        Id="expire-access-logs",
+                        Status="Enabled",
+                        ExpirationInDays=logging.retention_days,
+                        NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1),
+                        AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
+                    )
+                ]
+            ),
+        )
     )
 
 
@@ -195,8 +157,10 @@ def _add_data_lake(t: Template, cfg: EnvConfig, key: kms.Key | None, log_bucket:
     if tierings:
         extra["IntelligentTieringConfigurations"] = tierings
     # A fixed name: the data lake is an address other systems and query engines point at.
-    return _add_private_bucket(
-        t, cfg, "DataLakeBucket", "datalake", key, LifecycleConfiguration=_lifecycle(cfg), **extra
+    return t.add_resource(
+        shared.private_bucket(
+            "DataLakeBucket", cfg, MODULE, "datalake", key, LifecycleConfiguration=_lifecycle(cfg), **extra
+        )
     )
 
 

@@ -18,9 +18,17 @@ def test_stateful_resources_survive_stack_deletion_and_replacement(env: str, sta
             assert resource.get("UpdateReplacePolicy") == "Retain", logical_id
 
 
-@pytest.mark.parametrize("env", ENVS)
+def _bootstrap() -> dict:
+    from cfnlint.decode.decode import decode_str
+
+    from tests.conftest import TEMPLATES
+
+    return decode_str((TEMPLATES / "bootstrap.yaml").read_text())[0]
+
+
+@pytest.mark.parametrize("env", [*ENVS, "bootstrap"])
 def test_buckets_are_private_versioned_and_tls_only(env: str) -> None:
-    storage = template(env, "storage")
+    storage = _bootstrap() if env == "bootstrap" else template(env, "storage")
     policies = {
         ref(props(p)["Bucket"]): props(p)["PolicyDocument"]
         for p in resources(storage, "AWS::S3::BucketPolicy").values()
@@ -75,3 +83,10 @@ def test_outputs_name_the_bucket_and_its_key(env: str) -> None:
     outputs = storage["Outputs"]
     assert {"DataLakeBucketName", "DataLakeBucketArn"} <= set(outputs)
     assert ("KmsKeyArn" in outputs) == bool(resources(storage, "AWS::KMS::Key"))
+
+
+def test_the_artifacts_bucket_expires_old_templates() -> None:
+    bucket = props(_bootstrap()["Resources"]["ArtifactsBucket"])
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] >= 30 and rule["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 1
+    assert _bootstrap()["Outputs"]["ArtifactsBucketName"]["Value"] == {"Ref": "ArtifactsBucket"}
