@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""nlsql-infra: build the CloudFormation templates of one or all environments.
+"""nlsql-infra: build the CloudFormation templates of one or all environments, and deploy them.
 
     python build.py              build every environment in params/
     python build.py prod         build one (or several) environments
     python build.py --check      exit 1 and list the files under templates/ that a build would change
+    python build.py dev --plan   build, then show what a deploy would change (nothing is executed)
+    python build.py dev --deploy build, then deploy through a change set
+    python build.py dev --status | --follow | --delete
 
 Every template is linted with cfn-lint and checked against CloudFormation's
-limits before anything is written; a build that fails writes nothing.
+limits before anything is written; a build that fails writes nothing and
+deploys nothing.
 """
 
 from __future__ import annotations
@@ -18,28 +22,52 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 STARTED = time.perf_counter()
+ACTIONS = ("deploy", "plan", "status", "follow", "delete")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="build.py",
-        description=__doc__.split("\n\n")[0].split(": ", 1)[1],
-        epilog="Exit status: 0 built (or fresh), 1 lint/limit failure or stale templates, 2 bad params or usage.",
+        description="Build (and deploy) the CloudFormation templates of nlsql-infra.",
+        epilog="Exit status: 0 done (or fresh, or no changes), 1 lint/limit failure, stale templates, a refused or "
+        "failed deploy, 2 bad params or usage, 130 interrupted.",
     )
     parser.add_argument("envs", nargs="*", metavar="ENV", help="environments to build (default: every params/*.yaml)")
     parser.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 listing every stale file under the output folder"
     )
-    parser.add_argument(
-        "--params-dir", type=Path, default=HERE / "params", help="where <env>.yaml files are (default: params/)"
-    )
+    parser.add_argument("--params-dir", type=Path, default=HERE / "params", help="where <env>.yaml files are")
     parser.add_argument("--out", type=Path, default=HERE / "templates", help="output folder (default: templates/)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+
+    aws = parser.add_argument_group("deploying (one ENV at a time)")
+    actions = aws.add_mutually_exclusive_group()
+    actions.add_argument("--deploy", action="store_true", help="build, then deploy through a change set")
+    actions.add_argument("--plan", action="store_true", help="build, then preview the change set; execute nothing")
+    actions.add_argument("--status", action="store_true", help="show the stack's status and outputs")
+    actions.add_argument("--follow", action="store_true", help="follow the stack's running operation to its end")
+    actions.add_argument("--delete", action="store_true", help="delete a non-production environment's stack")
+    aws.add_argument("--change-set-name", metavar="NAME", help="with --plan: keep the change set under NAME; "
+                     "with --deploy: execute the change set NAME if it exists (exactly what was reviewed)")  # fmt: skip
+    aws.add_argument("-y", "--yes", action="store_true", help="do not ask before executing or deleting (CI)")
+    aws.add_argument("--allow-replacement", action="store_true", help="deploy even if stateful resources are replaced")
+    aws.add_argument(
+        "--recreate-failed", action="store_true", help="delete a ROLLBACK_COMPLETE stack and create it again"
+    )
+    aws.add_argument("--region", help="AWS region (default: the params file's region)")
+    aws.add_argument("--profile", help="AWS profile from ~/.aws/config")
+    aws.add_argument("--endpoint-url", metavar="URL", help="an AWS-compatible endpoint, e.g. a local moto server")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    action = next((a for a in ACTIONS if getattr(args, a)), None)
+    if action and len(args.envs) != 1:
+        parser.error(f"--{action} takes exactly one ENV")
+    if action and args.check:
+        parser.error(f"--check cannot be combined with --{action}")
     from builders.cli import run  # after argparse, so --help does not pay for the imports
 
     return run(
@@ -49,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         out_dir=args.out,
         quiet=args.quiet,
         started=STARTED,
+        action=action,
+        aws=args,
     )
 
 

@@ -10,54 +10,94 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from builders import limits, output, params, pipeline
+from builders.config import EnvConfig
 from builders.errors import BuildError, ConfigError
 from builders.lint import lint
 from builders.pipeline import Artifact
 
 
-def run(envs: list[str], check: bool, params_dir: Path, out_dir: Path, quiet: bool, started: float) -> int:
+def run(
+    envs: list[str],
+    check: bool,
+    params_dir: Path,
+    out_dir: Path,
+    quiet: bool,
+    started: float,
+    action: str | None = None,
+    aws: Any = None,
+) -> int:
     out = Console(highlight=False, quiet=quiet)
     err = Console(stderr=True, highlight=False)
     try:
-        artifacts, all_envs = _render(envs, params_dir)
+        if action in {"status", "follow", "delete"}:
+            return _aws_command(action, params.load(params.params_path(params_dir, envs[0])), aws, out)
+        artifacts, all_envs, configs = _render(envs, params_dir)
         if check:
             return _check(out, err, out_dir, artifacts, all_envs)
         _lint(artifacts, out_dir, err)
         _limits(artifacts)
         touched = output.write(out_dir, artifacts, all_envs)
+        _summary(out, out_dir, artifacts, touched, time.perf_counter() - started)
+        if action in {"deploy", "plan"}:
+            from builders.deploy import run as deploying
+
+            return deploying.deploy(configs[envs[0]], artifacts, _options(configs[envs[0]], action, aws), out)
     except BuildError as exc:
-        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True)
         return exc.exit_code
     except KeyboardInterrupt:
-        err.print("interrupted; nothing was written")
+        err.print("interrupted" if action else "interrupted; nothing was written")
         return 130
-    _summary(out, out_dir, artifacts, touched, time.perf_counter() - started)
     return 0
 
 
-def _render(envs: list[str], params_dir: Path) -> tuple[list[Artifact], bool]:
+def _options(cfg: EnvConfig, action: str, aws: Any) -> Any:
+    from builders.deploy.aws import Target
+    from builders.deploy.run import Options, interactive
+
+    return Options(
+        target=Target(region=aws.region or cfg.region, profile=aws.profile, endpoint_url=aws.endpoint_url),
+        change_set_name=aws.change_set_name,
+        plan_only=action == "plan",
+        yes=aws.yes,
+        allow_replacement=aws.allow_replacement,
+        recreate_failed=aws.recreate_failed,
+        interactive=interactive(),
+    )
+
+
+def _aws_command(action: str, cfg: EnvConfig, aws: Any, out: Console) -> int:
+    from builders.deploy import run as deploying
+
+    command = {"status": deploying.status, "follow": deploying.resume, "delete": deploying.delete}[action]
+    return command(cfg, _options(cfg, action, aws), out)
+
+
+def _render(envs: list[str], params_dir: Path) -> tuple[list[Artifact], bool, dict[str, EnvConfig]]:
     """Every requested environment's files; all params errors at once, in one ConfigError."""
     known = params.environments(params_dir)
     all_envs = not envs
     if all_envs and not known:
         raise ConfigError(f"{params_dir}: no params files; add one <env>.yaml per environment (see README.md)")
-    messages, artifacts = [], []
+    messages, artifacts, configs = [], [], {}
     for env in dict.fromkeys(envs or known):
         try:
             cfg = params.load(params.params_path(params_dir, env))
         except ConfigError as exc:
             messages.append(str(exc))
             continue
+        configs[env] = cfg
         artifacts += pipeline.render(cfg)
     if messages:
         raise ConfigError("\n".join(messages))
     regions = sorted({a.region for a in artifacts})
-    return pipeline.render_shared(regions[0]) + artifacts, all_envs
+    return pipeline.render_shared(regions[0]) + artifacts, all_envs, configs
 
 
 def _check(out: Console, err: Console, out_dir: Path, artifacts: list[Artifact], all_envs: bool) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from awacs import bedrock, ecr, kms, logs, rds_data, s3, secretsmanager, sts
 from awacs.aws import (
+    Action,
     Allow,
     ArnLike,
     Bool,
@@ -238,4 +239,24 @@ def pgvector_function(
         read_secret(secret_arn),
         decrypt_via(key_arn, "secretsmanager", "DecryptTheDatabaseSecret") if key_arn is not None else None,
         write_logs([log_group_arn]),
+    )
+
+
+def stack_policy(protected_types: list[str]) -> Policy:
+    """A CloudFormation stack policy: any update, but no Replace or Delete of the protected resource types.
+
+    Set on the root and on every nested stack of a production environment; a
+    change set that would replace one of them then fails instead of doing it.
+    """
+    return Policy(
+        Statement=[
+            Statement(Effect=Allow, Principal=Principal("*"), Action=[Action("Update", "*")], Resource=["*"]),
+            Statement(
+                Effect=Deny,
+                Principal=Principal("*"),
+                Action=[Action("Update", "Replace"), Action("Update", "Delete")],
+                Resource=["*"],
+                Condition=Condition(StringEquals("ResourceType", protected_types)),
+            ),
+        ]
     )

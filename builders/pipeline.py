@@ -7,7 +7,7 @@ produce exactly the bytes a build would write.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from troposphere import Template
@@ -30,6 +30,8 @@ class Artifact:
     filename: str
     text: str
     usage: Usage | None = None
+    # The template as a dict (long-form intrinsics), for the deploy to rewrite TemplateURLs in.
+    doc: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def relpath(self) -> str:
@@ -56,22 +58,25 @@ def _build_layer(cfg: EnvConfig, layer: root.Layer) -> Template:
         raise
 
 
-def _artifact(env: str, region: str, filename: str, template: Template) -> tuple[Artifact, dict[str, Any]]:
+def _artifact(env: str, region: str, filename: str, template: Template) -> Artifact:
     doc = template_dict(template)
     text = to_yaml(doc)
     relpath = f"{env}/{filename}" if env else filename
-    return Artifact(env, region, filename, text, usage(relpath, doc, text)), doc
+    return Artifact(env, region, filename, text, usage(relpath, doc, text), doc)
 
 
 def render(cfg: EnvConfig) -> list[Artifact]:
     """Every file of one environment: each layer's template, the root, and parameters.json."""
     children = {layer.module: _build_layer(cfg, layer) for layer in root.LAYERS}
-    artifacts = [_artifact(cfg.environment, cfg.region, f"{m}.yaml", t)[0] for m, t in children.items()]
-    root_artifact, root_doc = _artifact(cfg.environment, cfg.region, "root.yaml", root.build(cfg, children))
-    overrides = Artifact(cfg.environment, cfg.region, PARAMETERS_FILE, to_json(parameter_overrides(cfg, root_doc)))
+    artifacts = [_artifact(cfg.environment, cfg.region, f"{m}.yaml", t) for m, t in children.items()]
+    root_artifact = _artifact(cfg.environment, cfg.region, "root.yaml", root.build(cfg, children))
+    assert root_artifact.doc is not None
+    overrides = Artifact(
+        cfg.environment, cfg.region, PARAMETERS_FILE, to_json(parameter_overrides(cfg, root_artifact.doc))
+    )
     return [*artifacts, root_artifact, overrides]
 
 
 def render_shared(region: str) -> list[Artifact]:
     """The account-wide files at the top of templates/: the bootstrap stack (ECR repositories)."""
-    return [_artifact("", region, bootstrap.FILENAME, bootstrap.build())[0]]
+    return [_artifact("", region, bootstrap.FILENAME, bootstrap.build())]

@@ -1,0 +1,5 @@
+"""Deploying what build.py builds: bootstrap, upload, change set, preview, guard, execute, follow.
+
+One module per step; `builders.deploy.run` strings them together. boto3 is
+imported only here, so building templates never pays for it.
+"""

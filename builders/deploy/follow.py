@@ -1,0 +1,166 @@
+"""Following a stack operation to its end: events of the root and every nested stack, progress, the cause.
+
+On a terminal a live progress line (resources done / total, elapsed) sits
+under the event lines; in CI every event is a plain line and a heartbeat is
+printed whenever nothing happened for HEARTBEAT seconds, so a log is never
+silent long enough for a CI system to kill the job. When the operation
+fails, the cause is the first resource that failed with a reason of its own,
+in whichever nested stack, not the "Embedded stack ... was not successfully
+created" that the root reports.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+
+HEARTBEAT = 20.0  # seconds; CI must never see more than ~30 s of silence
+POLL = 3.0
+# Failure reasons that only point at another failure.
+ECHOES = (
+    "Embedded stack",
+    "Resource creation cancelled",
+    "Resource update cancelled",
+    "The following resource(s) failed",
+)
+DONE_STATUSES = ("_COMPLETE",)
+
+
+def is_terminal(status: str) -> bool:
+    return not status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS"
+
+
+def succeeded(status: str, operation: str) -> bool:
+    return status == f"{operation}_COMPLETE"
+
+
+@dataclass
+class Outcome:
+    """How the operation ended, and the failures that caused it."""
+
+    status: str
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Watch:
+    stacks: dict[str, str] = field(default_factory=dict)  # stack id -> display path
+    seen: set[str] = field(default_factory=set)
+    done: set[tuple[str, str]] = field(default_factory=set)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _new_events(cf: Any, stack_id: str, since: datetime, seen: set[str]) -> list[dict[str, Any]]:
+    """Events of one stack newer than `since` and not seen yet, oldest first."""
+    fresh: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page = cf.describe_stack_events(StackName=stack_id, **({"NextToken": token} if token else {}))
+        older = False
+        for event in page.get("StackEvents", []):
+            if event["EventId"] in seen or event["Timestamp"] < since:
+                older = True
+                break
+            fresh.append(event)
+        token = page.get("NextToken")
+        if older or not token:
+            return list(reversed(fresh))
+
+
+def root_causes(failed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The failures with a reason of their own; the echoes only if there is nothing else."""
+    own = [e for e in failed if not str(e.get("ResourceStatusReason", "")).startswith(ECHOES)]
+    return own or failed
+
+
+def follow(
+    cf: Any,
+    stack_id: str,
+    *,
+    since: datetime,
+    total: int,
+    console: Console,
+    interactive: bool,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    poll: float = POLL,
+) -> Outcome:
+    """Stream events until the root stack reaches a terminal status."""
+    watch = _Watch(stacks={stack_id: _name(stack_id)})
+    started = last_output = clock()
+    progress = None
+    task = None
+    if interactive:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        )
+        progress.start()
+        task = progress.add_task("deploying", total=max(total, 1))
+    try:
+        while True:
+            status = cf.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]
+            for sid, path in list(watch.stacks.items()):
+                for event in _new_events(cf, sid, since, watch.seen):
+                    watch.seen.add(event["EventId"])
+                    _record(watch, sid, path, event)
+                    line = _line(path, event, clock() - started)
+                    (progress.console if progress else console).print(
+                        line, highlight=False, markup=False, soft_wrap=True
+                    )
+                    last_output = clock()
+            if progress is not None and task is not None:
+                progress.update(task, completed=len(watch.done), description=status)
+            if is_terminal(status):
+                return Outcome(status, root_causes(watch.failed))
+            if not interactive and clock() - last_output >= HEARTBEAT:
+                console.print(
+                    f"[{_clock(clock() - started)}] still {status}: {len(watch.done)}/{total} resources done",
+                    highlight=False,
+                    markup=False,
+                )
+                last_output = clock()
+            sleep(poll)
+    finally:
+        if progress is not None:
+            progress.stop()
+
+
+def _record(watch: _Watch, stack_id: str, path: str, event: dict[str, Any]) -> None:
+    status = event.get("ResourceStatus", "")
+    physical = event.get("PhysicalResourceId", "")
+    if (
+        event.get("ResourceType") == "AWS::CloudFormation::Stack"
+        and physical.startswith("arn:")
+        and physical != stack_id
+    ):
+        watch.stacks.setdefault(physical, f"{path}/{event['LogicalResourceId']}")
+    if event.get("ResourceType") != "AWS::CloudFormation::Stack" and status.endswith(DONE_STATUSES):
+        watch.done.add((stack_id, event["LogicalResourceId"]))
+    if status.endswith("_FAILED"):
+        watch.failed.append({**event, "StackPath": path})
+
+
+def _name(stack_id: str) -> str:
+    """The stack name inside an ARN (arn:...:stack/<name>/<uuid>), or the name itself."""
+    return stack_id.split("/")[1] if stack_id.startswith("arn:") else stack_id
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes:02d}:{secs:02d}"
+
+
+def _line(path: str, event: dict[str, Any], elapsed: float) -> str:
+    reason = event.get("ResourceStatusReason")
+    tail = f"  {reason}" if reason else ""
+    return (
+        f"[{_clock(elapsed)}] {path}/{event['LogicalResourceId']} {event.get('ResourceType', '')} "
+        f"{event.get('ResourceStatus', '')}{tail}"
+    )

@@ -1,0 +1,398 @@
+"""The deploy commands: deploy (or plan), status, delete, follow.
+
+`apply()` is the one path by which any stack changes (the bootstrap stack
+and an environment's root alike): make a change set, show it, guard the
+stateful resources, confirm, execute, follow. Everything the user can get
+wrong or AWS can refuse ends in a BuildError with the way out.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from builders import bootstrap
+from builders import iam as policies
+from builders.config import EnvConfig
+from builders.deploy import changeset, guard, preview, upload
+from builders.deploy.aws import Aws, Target, aws_errors, describe_error, error_code
+from builders.deploy.follow import follow, is_terminal, succeeded
+from builders.errors import BuildError
+from builders.pipeline import Artifact
+from builders.tags import tag_dict
+
+PREFIX = "nlsql"
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user asked for on the command line."""
+
+    target: Target
+    change_set_name: str | None = None
+    plan_only: bool = False
+    yes: bool = False
+    allow_replacement: bool = False
+    recreate_failed: bool = False
+    interactive: bool = False
+
+
+def stack_name(env: str) -> str:
+    return f"{PREFIX}-{env}"
+
+
+def interactive() -> bool:
+    """A person at a terminal who can answer a question."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _guarded(fn):  # noqa: ANN001, ANN202 - a decorator for the commands below
+    """Turn AWS's refusals into BuildErrors and Ctrl-C into a clean stop."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> int:
+        try:
+            return fn(*args, **kwargs)
+        except aws_errors() as exc:
+            raise BuildError(describe_error(exc)) from None
+
+    return wrapper
+
+
+# --- deploy ---------------------------------------------------------------------------------
+
+
+@_guarded
+def deploy(cfg: EnvConfig, artifacts: list[Artifact], opts: Options, console: Console) -> int:
+    """Bootstrap if needed, upload the children, then apply the root's change set."""
+    aws = Aws(opts.target)
+    files = {a.filename: a for a in artifacts if a.env == cfg.environment}
+    (boot,) = [a for a in artifacts if not a.env]
+    bucket = ensure_bootstrap(aws, boot, opts, console)
+    s3 = aws.client("s3")
+    urls = {}
+    for name, artifact in files.items():
+        if name.endswith(".yaml") and name != "root.yaml":
+            key = upload.key_for(artifact)
+            uploaded = upload.put_if_missing(s3, bucket, key, artifact.text)
+            console.print(
+                f"{'uploaded' if uploaded else 'unchanged'} {artifact.relpath} -> s3://{bucket}/{key}", highlight=False
+            )
+            urls[name] = upload.url_for(bucket, key, opts.target.region, opts.target.endpoint_url)
+    body = upload.packaged_root(files["root.yaml"], urls)
+    if upload.fits_inline(body):
+        template = {"TemplateBody": body}
+    else:
+        key = upload.key_for(files["root.yaml"])
+        upload.put_if_missing(s3, bucket, key, body)
+        template = {"TemplateURL": upload.url_for(bucket, key, opts.target.region, opts.target.endpoint_url)}
+    parameters = dict(p.split("=", 1) for p in json.loads(files["parameters.json"].text))
+    return apply(
+        aws,
+        stack_name(cfg.environment),
+        template,
+        parameters,
+        {k: v for k, v in tag_dict(cfg, "root").items() if k != "Module"},
+        opts,
+        console,
+        protect=cfg.production,
+    )
+
+
+def ensure_bootstrap(aws: Aws, boot: Artifact, opts: Options, console: Console) -> str:
+    """The artifacts bucket's name, creating (or updating) the account's bootstrap stack first if needed."""
+    cf = aws.client("cloudformation")
+    stack = _stack(cf, bootstrap.STACK_NAME)
+    if stack is None:
+        console.print(
+            f"first deploy to this account and region ({opts.target.region}): creating {bootstrap.STACK_NAME} "
+            "(deploy artifacts bucket, ECR repositories)"
+        )
+    current = cf.get_template(StackName=bootstrap.STACK_NAME)["TemplateBody"] if stack else None
+    if stack is None or (current != boot.text and is_terminal(stack["StackStatus"])):
+        tags = {"Project": PREFIX, "Environment": "shared", "ManagedBy": "cloudformation"}
+        bootstrap_opts = Options(opts.target, yes=True, allow_replacement=False, interactive=opts.interactive)
+        code = apply(aws, bootstrap.STACK_NAME, {"TemplateBody": boot.text}, {}, tags, bootstrap_opts, console)
+        if code != 0:
+            raise BuildError(f"{bootstrap.STACK_NAME} could not be created or updated; nothing else was deployed")
+        stack = _stack(cf, bootstrap.STACK_NAME)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}
+    if bootstrap.OUT_ARTIFACTS_BUCKET not in outputs:
+        raise BuildError(
+            f"{bootstrap.STACK_NAME} has no output {bootstrap.OUT_ARTIFACTS_BUCKET}; is it an older version?"
+        )
+    return outputs[bootstrap.OUT_ARTIFACTS_BUCKET]
+
+
+def apply(
+    aws: Aws,
+    name: str,
+    template: dict[str, str],
+    parameters: dict[str, str],
+    tags: dict[str, str],
+    opts: Options,
+    console: Console,
+    protect: bool = False,
+) -> int:
+    """Change set -> preview -> guard -> confirm -> execute -> follow, for one stack."""
+    cf = aws.client("cloudformation")
+    kind = _kind(cf, name, opts, console)
+    change_set = _reviewed(cf, name, opts)
+    if change_set is None:
+        set_name = opts.change_set_name or f"{name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        console.print(f"creating change set {set_name} ({kind}) for {name}...")
+        change_set_id = changeset.create(
+            cf,
+            stack_name=name,
+            name=set_name,
+            kind=kind,
+            template=template,
+            parameters=parameters,
+            tags=tags,
+            description=f"build.py for {name}",
+        )
+        changeset.wait(cf, change_set_id)
+        change_set = changeset.describe(cf, change_set_id)
+    if change_set.empty:
+        changeset.delete(cf, change_set.id)
+        console.print(f"{name}: no changes")
+        return 0
+    if change_set.status != "CREATE_COMPLETE":
+        raise BuildError(f"change set {change_set.name} for {name} is {change_set.status}: {change_set.reason}")
+    preview.show(console, change_set)
+    _guard(cf, change_set, opts, console)
+    if opts.plan_only:
+        return _end_plan(cf, change_set, opts, console)
+    if not _confirm(f"execute {change_set.name} on {name}?", opts):
+        raise BuildError(_refusal(change_set, opts))
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    cf.execute_change_set(ChangeSetName=change_set.id)
+    operation = "CREATE" if kind == "CREATE" else "UPDATE"
+    stack_id = _stack(cf, name)["StackId"]
+    total = sum(1 for c in change_set.changes if c.resource_type != "AWS::CloudFormation::Stack")
+    try:
+        outcome = follow(cf, stack_id, since=since, total=total, console=console, interactive=opts.interactive)
+    except KeyboardInterrupt:
+        console.print(
+            f"stopped following; {name} keeps deploying in CloudFormation. "
+            f"Follow it again with: python build.py {name.removeprefix(PREFIX + '-')} --follow"
+        )
+        return 130
+    if not succeeded(outcome.status, operation):
+        _report_failure(console, name, outcome)
+        return 1
+    if protect:
+        _protect(cf, name, console)
+    _show_outputs(console, _stack(cf, name))
+    return 0
+
+
+def _kind(cf: Any, name: str, opts: Options, console: Console) -> str:
+    """CREATE or UPDATE, after dealing with a stack that cannot take a change set as it is."""
+    stack = _stack(cf, name)
+    if stack is None or stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+        return "CREATE"
+    status = stack["StackStatus"]
+    if status == "ROLLBACK_COMPLETE":
+        question = (
+            f"{name} is ROLLBACK_COMPLETE: its first create failed and was rolled back, so it holds nothing and "
+            "cannot be updated. Delete it and create it again?"
+        )
+        if not (opts.recreate_failed or (opts.interactive and not opts.yes and _ask(question))):
+            raise BuildError(
+                f"{name} is ROLLBACK_COMPLETE (its first create failed). Delete it and create it again with "
+                f"--recreate-failed, or by hand: aws cloudformation delete-stack --stack-name {name}"
+            )
+        console.print(f"deleting {name} (ROLLBACK_COMPLETE) before creating it again")
+        cf.delete_stack(StackName=name)
+        cf.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig={"Delay": 5, "MaxAttempts": 360})
+        return "CREATE"
+    if status == "UPDATE_ROLLBACK_FAILED":
+        raise BuildError(
+            f"{name} is UPDATE_ROLLBACK_FAILED: a rollback could not finish. Fix the cause shown in its events, then "
+            f"run `aws cloudformation continue-update-rollback --stack-name {name}` (add --resources-to-skip for "
+            "resources that cannot roll back), wait for UPDATE_ROLLBACK_COMPLETE, and deploy again"
+        )
+    if not is_terminal(status):
+        raise BuildError(
+            f"{name} is {status}: another operation is running. Watch it with --follow and deploy when it ends"
+        )
+    if status in {"DELETE_FAILED", "ROLLBACK_FAILED"}:
+        raise BuildError(f"{name} is {status}; see its events, fix the cause and delete it before deploying again")
+    return "UPDATE"
+
+
+def _reviewed(cf: Any, name: str, opts: Options) -> changeset.ChangeSet | None:
+    """The named change set, when it already exists: a later run executes exactly what was reviewed."""
+    if not opts.change_set_name or opts.plan_only:
+        return None
+    try:
+        found = changeset.describe(cf, opts.change_set_name, stack_name=name)
+    except aws_errors() as exc:
+        if error_code(exc) in {"ChangeSetNotFound", "ChangeSetNotFoundException", "ValidationError"}:
+            return None
+        raise
+    return found if found.stack_name == name else None
+
+
+def _guard(cf: Any, change_set: changeset.ChangeSet, opts: Options, console: Console) -> None:
+    risky = guard.dangerous(change_set.changes)
+    if not risky:
+        return
+    lines = "\n".join(f"  {guard.describe_danger(c)}" for c in risky)
+    conditional = any(c.replacement == "Conditional" for c in risky)
+    explained = f"\n{guard.CONDITIONAL_EXPLAINED}" if conditional else ""
+    if opts.allow_replacement:
+        console.print(f"[yellow]--allow-replacement: going ahead although[/]\n{lines}{explained}")
+        return
+    kept = change_set.name if opts.change_set_name else None
+    if not kept:
+        changeset.delete(cf, change_set.id)
+    raise BuildError(
+        f"refusing to deploy: this change would replace or remove resources that hold state:\n{lines}{explained}\n"
+        "Pass --allow-replacement if that is what you want"
+        + (f" (the change set {kept} is kept for review)." if kept else "; the change set was deleted.")
+    )
+
+
+def _end_plan(cf: Any, change_set: changeset.ChangeSet, opts: Options, console: Console) -> int:
+    if opts.change_set_name:
+        console.print(
+            f"plan only: change set {change_set.name} kept. Execute exactly it with: "
+            f"python build.py <env> --deploy --change-set-name {change_set.name}"
+        )
+    else:
+        changeset.delete(cf, change_set.id)
+        console.print("plan only: nothing executed, change set deleted (name one with --change-set-name to keep it)")
+    return 0
+
+
+def _ask(question: str) -> bool:
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in {"y", "yes"}
+    except EOFError:
+        return False
+
+
+def _confirm(question: str, opts: Options) -> bool:
+    if opts.yes:
+        return True
+    if not opts.interactive:
+        return False
+    return _ask(question)
+
+
+def _refusal(change_set: changeset.ChangeSet, opts: Options) -> str:
+    why = "not confirmed" if opts.interactive else "no terminal to ask on and no --yes"
+    return f"{why}: change set {change_set.name} was not executed (pass --yes to execute without asking)"
+
+
+def _report_failure(console: Console, name: str, outcome: Any) -> None:
+    console.print(f"[bold red]{name} ended {outcome.status}[/]. What failed first:")
+    for event in outcome.failures[:5]:
+        console.print(
+            f"  {event['StackPath']}/{event['LogicalResourceId']} ({event.get('ResourceType', '')}): "
+            f"{event.get('ResourceStatusReason', 'no reason given')}",
+            highlight=False,
+            markup=False,
+        )
+
+
+def _protect(cf: Any, name: str, console: Console) -> None:
+    """Production: termination protection on the root, a stack policy on it and every nested stack."""
+    cf.update_termination_protection(StackName=name, EnableTerminationProtection=True)
+    body = policies.stack_policy(sorted(guard.STATEFUL_TYPES)).to_json(indent=None)
+    stacks = [name] + [
+        r["PhysicalResourceId"]
+        for r in cf.describe_stack_resources(StackName=name)["StackResources"]
+        if r["ResourceType"] == "AWS::CloudFormation::Stack" and r.get("PhysicalResourceId")
+    ]
+    for stack in stacks:
+        cf.set_stack_policy(StackName=stack, StackPolicyBody=body)
+    console.print(f"{name}: termination protection on; stack policy denies Replace and Delete of stateful resources")
+
+
+def _stack(cf: Any, name: str) -> dict[str, Any] | None:
+    try:
+        return cf.describe_stacks(StackName=name)["Stacks"][0]
+    except aws_errors() as exc:
+        if error_code(exc) == "ValidationError" and "does not exist" in describe_error(exc):
+            return None
+        raise
+
+
+def _show_outputs(console: Console, stack: dict[str, Any] | None) -> None:
+    outputs = (stack or {}).get("Outputs", [])
+    if not outputs:
+        return
+    table = Table(title=f"{stack['StackName']} outputs", title_justify="left", box=None, pad_edge=False)
+    table.add_column("output")
+    table.add_column("value")
+    for output in sorted(outputs, key=lambda o: o["OutputKey"]):
+        table.add_row(output["OutputKey"], output["OutputValue"])
+    console.print(table)
+
+
+# --- status, delete, follow ------------------------------------------------------------------
+
+
+@_guarded
+def status(cfg: EnvConfig, opts: Options, console: Console) -> int:
+    cf = Aws(opts.target).client("cloudformation")
+    name = stack_name(cfg.environment)
+    stack = _stack(cf, name)
+    if stack is None:
+        console.print(f"{name}: not deployed in {opts.target.region}")
+        return 0
+    protection = "on" if stack.get("EnableTerminationProtection") else "off"
+    console.print(f"{name}: {stack['StackStatus']} (termination protection {protection})")
+    for r in cf.describe_stack_resources(StackName=name)["StackResources"]:
+        if r["ResourceType"] == "AWS::CloudFormation::Stack":
+            console.print(f"  {r['LogicalResourceId']}: {r['ResourceStatus']}", highlight=False)
+    _show_outputs(console, stack)
+    return 0
+
+
+@_guarded
+def delete(cfg: EnvConfig, opts: Options, console: Console) -> int:
+    name = stack_name(cfg.environment)
+    if cfg.production:
+        raise BuildError(f"{name} is a production environment (production: true): build.py never deletes it")
+    cf = Aws(opts.target).client("cloudformation")
+    stack = _stack(cf, name)
+    if stack is None:
+        console.print(f"{name}: not deployed, nothing to delete")
+        return 0
+    question = (
+        f"delete {name}? Retained resources (buckets, the KMS key, log groups, a final Aurora snapshot) stay behind"
+    )
+    if not _confirm(question, opts):
+        why = "not confirmed" if opts.interactive else "no terminal to ask on and no --yes"
+        raise BuildError(f"{why}: {name} was not deleted")
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    cf.delete_stack(StackName=name)
+    outcome = follow(cf, stack["StackId"], since=since, total=0, console=console, interactive=opts.interactive)
+    if outcome.status != "DELETE_COMPLETE":
+        _report_failure(console, name, outcome)
+        return 1
+    console.print(f"{name}: deleted")
+    return 0
+
+
+@_guarded
+def resume(cfg: EnvConfig, opts: Options, console: Console) -> int:
+    """Follow whatever the environment's stack is doing now."""
+    cf = Aws(opts.target).client("cloudformation")
+    name = stack_name(cfg.environment)
+    stack = _stack(cf, name)
+    if stack is None:
+        raise BuildError(f"{name} is not deployed in {opts.target.region}")
+    since = datetime.now(UTC) - timedelta(minutes=2)
+    outcome = follow(cf, stack["StackId"], since=since, total=0, console=console, interactive=opts.interactive)
+    console.print(f"{name}: {outcome.status}")
+    return 0 if outcome.status.endswith("_COMPLETE") and "ROLLBACK" not in outcome.status else 1
