@@ -274,9 +274,10 @@ def test_a_failure_in_a_nested_stack_is_reported_with_its_own_reason() -> None:
             DB_STACK, "nlsql-prod-Database-ABC", "DatabaseSubnetGroup", "AWS::RDS::DBSubnetGroup", "CREATE_COMPLETE", 5
         ),
     ]
-    # First poll: the root's events reveal the nested stack; the next poll reads both stacks.
+    # First poll: the root's events reveal the nested stack, whose events are read in the same poll.
     stub.add_response("describe_stacks", _stack("ROLLBACK_IN_PROGRESS"), {"StackName": ROOT})
     stub.add_response("describe_stack_events", {"StackEvents": root_events[1:]}, {"StackName": ROOT})
+    stub.add_response("describe_stack_events", {"StackEvents": db_events}, {"StackName": DB_STACK})
     stub.add_response("describe_stacks", _stack("ROLLBACK_COMPLETE"), {"StackName": ROOT})
     stub.add_response("describe_stack_events", {"StackEvents": root_events}, {"StackName": ROOT})
     stub.add_response("describe_stack_events", {"StackEvents": db_events}, {"StackName": DB_STACK})

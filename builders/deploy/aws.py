@@ -50,8 +50,9 @@ class Aws:
 def aws_errors() -> tuple[type[BaseException], ...]:
     """The botocore exceptions that mean "AWS said no or could not be reached"."""
     import botocore.exceptions
+    import botocore.parsers
 
-    return (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+    return (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, botocore.parsers.ResponseParserError)
 
 
 def describe_error(exc: BaseException) -> str:

@@ -106,11 +106,15 @@ def follow(
     try:
         while True:
             status = cf.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]
-            for sid, path in list(watch.stacks.items()):
+            polled: set[str] = set()
+            while pending := [sid for sid in watch.stacks if sid not in polled]:  # nested stacks appear as we read
+                sid = pending[0]
+                polled.add(sid)
+                path = watch.stacks[sid]
                 for event in _new_events(cf, sid, since, watch.seen):
                     watch.seen.add(event["EventId"])
                     _record(watch, sid, path, event)
-                    line = _line(path, event, clock() - started)
+                    line = _line(path, event, clock() - started, own=event.get("PhysicalResourceId") == sid)
                     (progress.console if progress else console).print(
                         line, highlight=False, markup=False, soft_wrap=True
                     )
@@ -157,10 +161,9 @@ def _clock(seconds: float) -> str:
     return f"{minutes:02d}:{secs:02d}"
 
 
-def _line(path: str, event: dict[str, Any], elapsed: float) -> str:
+def _line(path: str, event: dict[str, Any], elapsed: float, own: bool) -> str:
+    """One event; a stack's events about itself are shown under the stack's path alone."""
     reason = event.get("ResourceStatusReason")
     tail = f"  {reason}" if reason else ""
-    return (
-        f"[{_clock(elapsed)}] {path}/{event['LogicalResourceId']} {event.get('ResourceType', '')} "
-        f"{event.get('ResourceStatus', '')}{tail}"
-    )
+    where = path if own else f"{path}/{event['LogicalResourceId']}"
+    return f"[{_clock(elapsed)}] {where} {event.get('ResourceType', '')} {event.get('ResourceStatus', '')}{tail}"

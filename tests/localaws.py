@@ -1,0 +1,401 @@
+"""A local AWS for the tests, and for trying the deploy flow by hand: moto's server on 127.0.0.1.
+
+    python -m tests.localaws --port 5000      # then: build.py dev --deploy --endpoint-url http://127.0.0.1:5000
+
+moto 5.2.5 runs our stacks, but not quite as CloudFormation does. Each patch
+below names the gap and the real behaviour it reproduces, and has a test of
+its own in tests/test_localaws.py. This module is test tooling: nothing in
+builders/ imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+HOST = "127.0.0.1"  # only ever loopback
+_patched = False
+PATCHES: dict[str, Callable[[], None]] = {}
+
+
+def patch(fn: Callable[[], None]) -> Callable[[], None]:
+    PATCHES[fn.__name__] = fn
+    return fn
+
+
+@patch
+def template_url_on_loopback() -> None:
+    """Gap: a TemplateURL on 127.0.0.1 is read as virtual-hosted (the host becomes the bucket).
+    Real: CloudFormation reads the S3 object the URL names; on a custom endpoint that is path-style."""
+    from moto.cloudformation import models, utils
+
+    original = utils.get_stack_from_s3_url
+
+    def get_stack_from_s3_url(template_url: str, account_id: str, partition: str) -> str:
+        parts = urlparse(template_url)
+        if parts.hostname in {HOST, "localhost"}:
+            from moto.s3.models import s3_backends
+
+            bucket, key = parts.path.lstrip("/").split("/", 1)
+            return s3_backends[account_id][partition].get_object(bucket, key).value.decode("utf-8")
+        return original(template_url, account_id, partition)
+
+    utils.get_stack_from_s3_url = get_stack_from_s3_url
+    models.get_stack_from_s3_url = get_stack_from_s3_url
+
+
+@patch
+def nested_stack_outputs_and_ids() -> None:
+    """Gaps: `!GetAtt Child.Outputs.X` answers HTTP 500 ('Stack' has no get_cfn_attribute); a nested stack's
+    physical id is its bare logical name and it is named after its logical id alone, so two environments collide.
+    Real: GetAtt reads the child's output; a nested stack's physical id is its ARN; it is named
+    <parent>-<LogicalId>-<suffix>."""
+    from moto.cloudformation import models
+    from moto.moto_api._internal import mock_random
+
+    def get_cfn_attribute(self: Any, attribute_name: str) -> Any:
+        if attribute_name.startswith("Outputs."):
+            key = attribute_name.split(".", 1)[1]
+            for output in self.output_map.values():
+                if output and output.key == key:
+                    return output.value
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        raise UnformattedGetAttTemplateException()
+
+    models.Stack.get_cfn_attribute = get_cfn_attribute
+    models.Stack.physical_resource_id = property(lambda self: self.stack_id)
+
+    original_create = models.Stack.create_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
+                                        region_name: str, **kwargs: Any) -> Any:  # fmt: skip
+        backend = models.cloudformation_backends[account_id][region_name]
+        parent = backend.get_stack(kwargs["StackId"]) if "StackId" in kwargs else None
+        if parent is not None:
+            suffix = "".join(mock_random.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(12))
+            resource_name = f"{parent.name}-{kwargs.get('LogicalId', resource_name)}-{suffix}"
+        child = original_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        if parent is not None:
+            _resource_events(child, "CREATE", list(child.template_dict.get("Resources", {})))
+            # Its custom resources have answered (they run synchronously here): the stack is complete.
+            if child.status != "CREATE_COMPLETE":
+                child.mark_creation_complete()
+        return child
+
+    models.Stack.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+
+class _Placeholder:
+    """Stands in for a resource type moto's CloudFormation does not model (see unmodelled_resource_types)."""
+
+    def __init__(self, resource_type: str, name: str, properties: dict[str, Any], account_id: str, region: str) -> None:
+        self.resource_type = resource_type
+        self.name = name
+        self.properties = properties
+        self.account_id = account_id
+        self.region = region
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    def is_created(self) -> bool:
+        return True
+
+    def get_cfn_attribute(self, attribute: str) -> str:
+        service, kind = self.resource_type.split("::")[1].lower(), self.resource_type.split("::")[-1].lower()
+        arn = f"arn:aws:{service}:{self.region}:{self.account_id}:{kind}:{self.name}"
+        secret = f"arn:aws:secretsmanager:{self.region}:{self.account_id}:secret:rds!{self.name}"
+        known = {
+            "Arn": arn,
+            "DBClusterArn": arn,
+            "Endpoint.Address": f"{self.name}.cluster-local.{self.region}.rds.amazonaws.com",
+            "ReadEndpoint.Address": f"{self.name}.cluster-ro-local.{self.region}.rds.amazonaws.com",
+            "Endpoint.Port": "5432",
+            "MasterUserSecret.SecretArn": secret,
+        }
+        return known.get(attribute, f"{self.name}-{attribute.replace('.', '-')}")
+
+
+def _placeholder_class(resource_type: str) -> type:
+    from moto.core.common_models import CloudFormationModel
+
+    class Placeholder(CloudFormationModel):  # type: ignore[misc]
+        @staticmethod
+        def cloudformation_type() -> str:
+            return resource_type
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return True
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,
+                                            region_name: str, **kwargs: Any) -> Any:  # fmt: skip
+            return _Placeholder(resource_type, resource_name, cloudformation_json.get("Properties", {}), account_id,
+                                region_name)  # fmt: skip
+
+        @classmethod
+        def update_from_cloudformation_json(
+            cls,
+            original_resource: Any,
+            new_resource_name: str,
+            cloudformation_json: Any,
+            account_id: str,
+            region_name: str,
+        ) -> Any:
+            original_resource.properties = cloudformation_json.get("Properties", {})
+            return original_resource
+
+        @classmethod
+        def delete_from_cloudformation_json(cls, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return Placeholder
+
+
+UNMODELLED = {
+    "AWS::RDS::DBCluster",
+    "AWS::RDS::DBInstance",
+    "AWS::S3::BucketPolicy",
+    "AWS::ApplicationAutoScaling::ScalableTarget",
+    "AWS::ApplicationAutoScaling::ScalingPolicy",
+    "AWS::ElasticLoadBalancingV2::ListenerRule",
+}
+
+
+@patch
+def unmodelled_resource_types() -> None:
+    """Gap: moto's CloudFormation has no model for some of our types (DBCluster, BucketPolicy, autoscaling), or one
+    that fails on our properties (an aurora-postgresql DBInstance answers 500, KeyError), and a template that
+    reads their attributes fails to parse.
+    Real: CloudFormation creates them. Here they are accepted and answer GetAtt with well-formed values; the
+    tests check them in the templates, not through the RDS API."""
+    from moto.cloudformation import parsing
+
+    original = parsing.resource_class_from_type
+
+    def resource_class_from_type(resource_type: str) -> Any:
+        if resource_type in UNMODELLED:
+            return _placeholder_class(resource_type)
+        return original(resource_type)
+
+    parsing.resource_class_from_type = resource_class_from_type
+
+
+STATEMENTS: list[tuple[str, str]] = []  # (cluster ARN, SQL) of every RDS Data API statement, for the tests
+ANSWERS: list[tuple[str, Any]] = []  # (logical id, what the handler returned) of every custom resource run
+
+
+class _LambdaContext:
+    log_stream_name = "local/[$LATEST]localaws"
+
+    def __init__(self, seconds: int) -> None:
+        self._deadline = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self._deadline - time.monotonic()) * 1000)
+
+
+@patch
+def lambda_runs_inline_python() -> None:
+    """Gap: invoking a function needs docker (absent here), so a Lambda-backed custom resource never answers.
+    Real: Lambda runs the function. Here its inline Python runs in-process with the same event and a context
+    whose remaining time is the function's timeout, and its AWS calls go to this server. The RDS Data API
+    answers every statement with no rows (as moto does) and the statements are recorded in STATEMENTS."""
+    import io
+    import zipfile
+
+    from moto.awslambda.models import LambdaFunction
+    from moto.rdsdata.models import RDSDataServiceBackend
+
+    def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> bytes:
+        module, function = self.handler.rsplit(".", 1)
+        with zipfile.ZipFile(io.BytesIO(self.code_bytes)) as archive:
+            source = archive.read(f"{module}.py").decode("utf-8")
+        namespace: dict[str, Any] = {"__name__": module}
+        exec(compile(source, f"{module}.py", "exec"), namespace)  # noqa: S102 - the function under test
+        event = json.loads(body) if body else {}
+        if "ResponseURL" in event:
+            # moto addresses the answer to host.docker.internal (where a docker Lambda would see it): here it is us.
+            parts = urlparse(
+                event["ResponseURL"] if "://" in event["ResponseURL"] else f"http://{event['ResponseURL']}"
+            )
+            event["ResponseURL"] = parts._replace(scheme="http", netloc=f"{HOST}:{os.environ['MOTO_PORT']}").geturl()
+        result = namespace[function](event, _LambdaContext(int(self.timeout)))
+        ANSWERS.append((event.get("LogicalResourceId", ""), result))
+        return json.dumps(result).encode()
+
+    LambdaFunction.invoke = invoke
+    original = RDSDataServiceBackend.execute_statement
+
+    def execute_statement(self: Any, resource_arn: str, sql: str) -> Any:
+        STATEMENTS.append((resource_arn, sql))
+        return original(self, resource_arn, sql)
+
+    RDSDataServiceBackend.execute_statement = execute_statement
+
+
+def _resource_events(stack: Any, kind: str, names: list[str]) -> None:
+    """Per-resource events, as CloudFormation writes them, for every resource an operation touched."""
+    from moto.cloudformation.models import Event
+
+    for name in names:
+        resource = stack.resource_map._parsed_resources.get(name)
+        resource_type = stack.resource_map._resource_json_map.get(name, {}).get("Type", "")
+        physical = getattr(resource, "physical_resource_id", "") if resource is not None else ""
+        for status in (f"{kind}_IN_PROGRESS", f"{kind}_COMPLETE"):
+            stack.events.append(
+                Event(
+                    stack_id=stack.stack_id,
+                    stack_name=stack.name,
+                    logical_resource_id=name,
+                    physical_resource_id=str(physical or ""),
+                    resource_type=resource_type,
+                    resource_status=status,
+                    resource_status_reason=None,
+                    resource_properties=None,
+                )
+            )
+
+
+@patch
+def execute_change_set_like_cloudformation() -> None:
+    """Gaps: executing a FAILED change set succeeds; after execution the stack keeps no template, parameters or
+    outputs (Outputs never appear); only stack-level events are written.
+    Real: only an AVAILABLE change set executes; the stack then has the change set's template, parameters and
+    outputs; every resource gets its own events."""
+    from moto.cloudformation import models
+    from moto.cloudformation.exceptions import ValidationError
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        change_set = self.describe_change_set(change_set_name)
+        if change_set.execution_status != "AVAILABLE":
+            raise ValidationError(
+                stack_name, message=f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current "
+                f"status of [{change_set.status}]"
+            )  # fmt: skip
+        stack = self.stacks[change_set.stack_id]
+        kind = "CREATE" if change_set.change_set_type == "CREATE" else "UPDATE"
+        stack._add_stack_event(f"{kind}_IN_PROGRESS", resource_status_reason="User Initiated")
+        changes = {
+            a: [c.logical_resource_id for c in change_set.changes if c.action == a] for a in ("Add", "Modify", "Remove")
+        }
+        if kind == "CREATE":
+            stack.template = change_set.template
+            stack._parse_template()
+            stack.parameters = change_set.parameters
+            stack.resource_map = stack._create_resource_map()
+            stack.resource_map.create(stack.template_dict)
+            _resource_events(stack, "CREATE", list(stack.template_dict.get("Resources", {})))
+        else:
+            change_set.apply()
+            stack.template = change_set.template
+            stack._parse_template()
+            stack.parameters = change_set.parameters
+            _resource_events(stack, "CREATE", changes["Add"])
+            _resource_events(stack, "UPDATE", changes["Modify"])
+        stack.output_map = stack._create_output_map()
+        stack._add_stack_event(f"{kind}_COMPLETE")
+        stack.status = f"{kind}_COMPLETE"
+        change_set.execution_status = "EXECUTE_COMPLETE"
+
+    models.CloudFormationBackend.execute_change_set = execute_change_set
+
+
+@patch
+def empty_change_set_is_failed_not_refused() -> None:
+    """Gap: CreateChangeSet with an unchanged template and parameters is refused ("No updates are to be
+    performed", the UpdateStack error). Real: the change set is created and ends FAILED with "The submitted
+    information didn't contain changes", which moto's backend already does once this check is out of the way."""
+    from moto.cloudformation.responses import CloudFormationResponse
+
+    original = CloudFormationResponse._validate_different_update
+
+    def _validate_different_update(self: Any, *args: Any, **kwargs: Any) -> None:
+        if self._get_action() == "CreateChangeSet":
+            return None
+        return original(self, *args, **kwargs)
+
+    CloudFormationResponse._validate_different_update = _validate_different_update
+
+
+def patch_all() -> None:
+    global _patched
+    if not _patched:
+        for apply in PATCHES.values():
+            apply()
+        _patched = True
+
+
+@dataclass
+class LocalAws:
+    """A running moto server on loopback."""
+
+    url: str
+    _server: Any
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+def start(port: int = 0) -> LocalAws:
+    """Patch moto and start its server on 127.0.0.1 (a free port by default)."""
+    patch_all()
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+    server.start()
+    host, bound = server.get_host_and_port()
+    url = f"http://{host}:{bound}"
+    # The port custom resources answer on (lambda_runs_inline_python rewrites their ResponseURL to it).
+    os.environ["MOTO_PORT"] = str(bound)
+    # Functions run in-process (lambda_runs_inline_python): their boto3 clients must reach this server only.
+    os.environ["AWS_ENDPOINT_URL"] = url
+    for key, value in credentials_env().items():
+        if key.startswith(("AWS_ACCESS", "AWS_SECRET", "AWS_DEFAULT")):
+            os.environ.setdefault(key, value)
+    return LocalAws(url, server)
+
+
+def credentials_env() -> dict[str, str]:
+    """What a child process needs to talk to the local AWS: dummy credentials, a region, no real config."""
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run a patched moto server on 127.0.0.1 for trying deploys by hand.")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args()
+    local = start(args.port)
+    print(f"local AWS on {local.url} (patched moto; Ctrl-C to stop). In another shell:")
+    print(
+        "  export "
+        + " ".join(
+            f"{k}={v}" for k, v in credentials_env().items() if k.startswith("AWS_ACC") or k.startswith("AWS_SEC")
+        )
+    )
+    print(f"  python build.py dev --deploy --endpoint-url {local.url}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        local.stop()
+
+
+if __name__ == "__main__":
+    main()

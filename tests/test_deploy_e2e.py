@@ -1,0 +1,191 @@
+"""Deploys end to end, through build.py as a user runs it, against a local AWS on 127.0.0.1.
+
+One moto server (tests/localaws.py) is started for this module and stopped
+after it; the tests run in file order and build on each other: the first
+deploy creates the bootstrap stack and dev, the next finds no changes, and
+so on. Resources are checked through the service APIs (EC2, S3, ECR, ECS,
+ELBv2, CloudFormation), not through our own code.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from tests import localaws
+from tests.conftest import PARAMS, REPO
+
+STACK = "nlsql-dev"
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[localaws.LocalAws]:
+    server = localaws.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of params/ to edit, and an output folder, so the repository's files are never touched."""
+    root = tmp_path_factory.mktemp("deploy")
+    shutil.copytree(PARAMS, root / "params")
+    return root
+
+
+def _build(
+    local: localaws.LocalAws, workdir: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **localaws.credentials_env(), "COLUMNS": "200"}
+    env.pop("AWS_ENDPOINT_URL", None)  # the child must reach the local AWS because it was told to, not by accident
+    return subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "build.py"),
+            *args,
+            "--endpoint-url",
+            local.url,
+            "--params-dir",
+            str(workdir / "params"),
+            "--out",
+            str(workdir / "templates"),
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        input=stdin,
+    )
+
+
+def _client(local: localaws.LocalAws, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=local.url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _parameters(local: localaws.LocalAws) -> dict[str, str]:
+    stack = _client(local, "cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
+    return {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
+
+
+def _edit_params(workdir: Path, change: dict[str, Any]) -> None:
+    path = workdir / "params" / "dev.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["compute"]["api"].update(change)
+    path.write_text(yaml.safe_dump(doc))
+
+
+def test_first_deploy_creates_the_bootstrap_stack_and_the_environment(local, workdir) -> None:
+    result = _build(local, workdir, "dev", "--deploy", "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "creating nlsql-bootstrap" in result.stdout
+    assert "(CREATE) for nlsql-dev" in result.stdout
+    assert "nlsql-dev/Database/DatabaseCluster AWS::RDS::DBCluster CREATE_COMPLETE" in result.stdout
+    cf = _client(local, "cloudformation")
+    assert cf.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    assert {t["Key"]: t["Value"] for t in cf.describe_stacks(StackName=STACK)["Stacks"][0]["Tags"]} == {
+        "Project": "nlsql", "Environment": "dev", "ManagedBy": "cloudformation"
+    }  # fmt: skip
+    vpcs = _client(local, "ec2").describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.2.0.0/16"]}])["Vpcs"]
+    assert len(vpcs) == 1
+    subnets = _client(local, "ec2").describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpcs[0]["VpcId"]]}])[
+        "Subnets"
+    ]
+    assert len(subnets) == 6, "public, private and database subnets in 2 AZs"
+    buckets = {b["Name"] for b in _client(local, "s3").list_buckets()["Buckets"]}
+    assert {"nlsql-dev-datalake-123456789012-us-east-1", "nlsql-shared-artifacts-123456789012-us-east-1"} <= buckets
+    repos = {r["repositoryName"] for r in _client(local, "ecr").describe_repositories()["repositories"]}
+    assert repos == {"nlsql/api", "nlsql/ui"}
+    assert len(_client(local, "ecs").list_clusters()["clusterArns"]) == 1
+    (alb,) = _client(local, "elbv2").describe_load_balancers()["LoadBalancers"]
+    assert alb["Scheme"] == "internet-facing"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in cf.describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]}
+    assert outputs["AppUrl"] == f"http://{alb['DNSName']}"
+    assert outputs["DataLakeBucketName"] == "nlsql-dev-datalake-123456789012-us-east-1"
+    # The pgvector custom resource's own handler ran, answered SUCCESS and sent its SQL through the Data API.
+    assert ("PgVectorExtension", "SUCCESS") in localaws.ANSWERS, localaws.ANSWERS
+    assert any(sql == "CREATE EXTENSION IF NOT EXISTS vector" for _, sql in localaws.STATEMENTS)
+    # Child templates went to the artifacts bucket under content-hash keys.
+    keys = [
+        o["Key"]
+        for o in _client(local, "s3").list_objects_v2(Bucket="nlsql-shared-artifacts-123456789012-us-east-1")[
+            "Contents"
+        ]
+    ]
+    assert sorted(k.rsplit("/", 1)[1] for k in keys) == [
+        "compute.yaml",
+        "database.yaml",
+        "network.yaml",
+        "storage.yaml",
+    ]
+
+
+def test_deploying_again_is_no_changes_and_reuses_the_uploads(local, workdir) -> None:
+    result = _build(local, workdir, "dev", "--deploy", "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "nlsql-dev: no changes" in result.stdout
+    assert result.stdout.count("unchanged dev/") == 4 and "uploaded dev/" not in result.stdout
+    assert "creating nlsql-bootstrap" not in result.stdout
+
+
+def test_without_a_terminal_or_yes_the_change_is_refused_and_nothing_changes(local, workdir) -> None:
+    _edit_params(workdir, {"image_tag": "0.2.0"})
+    result = _build(local, workdir, "dev", "--deploy", stdin="")
+    assert result.returncode == 1
+    assert "no terminal to ask on and no --yes" in result.stderr
+    assert _parameters(local)["ApiImageTag"] == "0.1.0"
+
+
+def test_a_plan_shows_the_change_and_executes_nothing(local, workdir) -> None:
+    result = _build(local, workdir, "dev", "--plan", "--change-set-name", "reviewed-1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(UPDATE) for nlsql-dev" in result.stdout and "change set reviewed-1 kept" in result.stdout
+    assert _parameters(local)["ApiImageTag"] == "0.1.0"
+
+
+def test_the_reviewed_change_set_is_executed_by_name(local, workdir) -> None:
+    result = _build(local, workdir, "dev", "--deploy", "--yes", "--change-set-name", "reviewed-1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "creating change set" not in result.stdout, "the reviewed change set is executed, not a new one"
+    assert _parameters(local)["ApiImageTag"] == "0.2.0"
+    assert (
+        _client(local, "cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"]
+        == "UPDATE_COMPLETE"
+    )
+
+
+def test_status_shows_the_stack_and_its_outputs(local, workdir) -> None:
+    result = _build(local, workdir, "dev", "--status")
+    assert result.returncode == 0, result.stderr
+    assert "nlsql-dev: UPDATE_COMPLETE" in result.stdout and "AppUrl" in result.stdout
+
+
+def test_production_is_never_deleted(local, workdir) -> None:
+    result = _build(local, workdir, "prod", "--delete", "--yes")
+    assert result.returncode == 1 and "never deletes it" in result.stderr
+
+
+def test_deleting_dev_removes_the_stack_and_keeps_the_data_lake(local, workdir) -> None:
+    refused = _build(local, workdir, "dev", "--delete", stdin="")
+    assert refused.returncode == 1 and "was not deleted" in refused.stderr
+    result = _build(local, workdir, "dev", "--delete", "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "nlsql-dev: deleted" in result.stdout
+    stacks = _client(local, "cloudformation").list_stacks(StackStatusFilter=["CREATE_COMPLETE", "UPDATE_COMPLETE"])
+    assert STACK not in {s["StackName"] for s in stacks["StackSummaries"]}
+    buckets = {b["Name"] for b in _client(local, "s3").list_buckets()["Buckets"]}
+    assert "nlsql-dev-datalake-123456789012-us-east-1" in buckets, "DeletionPolicy: Retain kept the data lake"
