@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -191,7 +192,7 @@ def unmodelled_resource_types() -> None:
 
 
 STATEMENTS: list[tuple[str, str]] = []  # (cluster ARN, SQL) of every RDS Data API statement, for the tests
-ANSWERS: list[tuple[str, Any]] = []  # (logical id, what the handler returned) of every custom resource run
+ANSWERS: list[tuple[str, str]] = []  # (logical id, Status) of every custom-resource answer the receiver got
 
 
 class _LambdaContext:
@@ -224,13 +225,10 @@ def lambda_runs_inline_python() -> None:
         exec(compile(source, f"{module}.py", "exec"), namespace)  # noqa: S102 - the function under test
         event = json.loads(body) if body else {}
         if "ResponseURL" in event:
-            # moto addresses the answer to host.docker.internal (where a docker Lambda would see it): here it is us.
-            parts = urlparse(
-                event["ResponseURL"] if "://" in event["ResponseURL"] else f"http://{event['ResponseURL']}"
-            )
-            event["ResponseURL"] = parts._replace(scheme="http", netloc=f"{HOST}:{os.environ['MOTO_PORT']}").geturl()
+            # moto addresses the answer to host.docker.internal, for a docker Lambda; real CloudFormation gives a
+            # pre-signed S3 URL. Here the answer goes to the receiver on loopback, which hands it to moto.
+            event["ResponseURL"] = f"http://{HOST}:{_receiver_port()}/cfnresponse"
         result = namespace[function](event, _LambdaContext(int(self.timeout)))
-        ANSWERS.append((event.get("LogicalResourceId", ""), result))
         return json.dumps(result).encode()
 
     LambdaFunction.invoke = invoke
@@ -241,6 +239,40 @@ def lambda_runs_inline_python() -> None:
         return original(self, resource_arn, sql)
 
     RDSDataServiceBackend.execute_statement = execute_statement
+
+
+_receiver: Any = None
+
+
+def _receiver_port() -> int:
+    """Start (once) the HTTP receiver that plays CloudFormation's response URL, and return its port."""
+    global _receiver
+    if _receiver is None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Receiver(BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
+                answer = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                ANSWERS.append((answer["LogicalResourceId"], answer["Status"]))
+                if answer["Status"] == "SUCCESS":  # what moto's own cfnresponse handler does
+                    from moto.cloudformation.models import cloudformation_backends
+
+                    for account in cloudformation_backends.values():
+                        for backend in account.values():
+                            stack = backend.stacks.get(answer["StackId"])
+                            if stack is not None:
+                                stack.get_custom_resource(answer["LogicalResourceId"]).set_data(
+                                    answer.get("Data") or {}
+                                )
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        _receiver = ThreadingHTTPServer((HOST, 0), Receiver)
+        threading.Thread(target=_receiver.serve_forever, daemon=True).start()
+    return _receiver.server_port
 
 
 def _resource_events(stack: Any, kind: str, names: list[str]) -> None:
@@ -308,6 +340,56 @@ def execute_change_set_like_cloudformation() -> None:
         change_set.execution_status = "EXECUTE_COMPLETE"
 
     models.CloudFormationBackend.execute_change_set = execute_change_set
+
+
+@patch
+def kms_key_from_cloudformation() -> None:
+    """Gap: an AWS::KMS::Key with Tags fails (moto wants TagKey/TagValue, CloudFormation gives Key/Value), and a
+    KeyPolicy given as an object, as CloudFormation allows, breaks DescribeKey later.
+    Real: both forms are CloudFormation's own; the key is created with its tags and policy."""
+    from moto.kms.models import Key
+
+    original = Key.create_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
+                                        region_name: str, **kwargs: Any) -> Any:  # fmt: skip
+        properties = dict(cloudformation_json["Properties"])
+        if isinstance(properties.get("KeyPolicy"), dict):
+            properties["KeyPolicy"] = json.dumps(properties["KeyPolicy"])
+        properties["Tags"] = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in properties.get("Tags", [])]
+        return original(cls, resource_name, {**cloudformation_json, "Properties": properties}, account_id, region_name,
+                        **kwargs)  # fmt: skip
+
+    Key.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+
+@patch
+def termination_protection() -> None:
+    """Gap: UpdateTerminationProtection is not implemented, and DeleteStack ignores the protection.
+    Real: the flag is set on the stack, and a protected stack cannot be deleted."""
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.models import CloudFormationBackend
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult
+
+    def update_termination_protection(self: Any) -> Any:
+        (stack,) = self.cloudformation_backend.describe_stacks(self._get_param("StackName"))
+        stack.enable_termination_protection = self._get_param("EnableTerminationProtection") in (True, "true")
+        return ActionResult({"StackId": stack.stack_id})
+
+    CloudFormationResponse.update_termination_protection = update_termination_protection
+    original = CloudFormationBackend.delete_stack
+
+    def delete_stack(self: Any, name_or_stack_id: str) -> None:
+        for stack in self.stacks.values():
+            if name_or_stack_id in (stack.name, stack.stack_id) and stack.enable_termination_protection:
+                raise ValidationError(
+                    name_or_stack_id,
+                    message=f"Stack [{stack.name}] cannot be deleted while TerminationProtection is enabled",
+                )
+        return original(self, name_or_stack_id)
+
+    CloudFormationBackend.delete_stack = delete_stack
 
 
 @patch

@@ -189,3 +189,31 @@ def test_deleting_dev_removes_the_stack_and_keeps_the_data_lake(local, workdir) 
     assert STACK not in {s["StackName"] for s in stacks["StackSummaries"]}
     buckets = {b["Name"] for b in _client(local, "s3").list_buckets()["Buckets"]}
     assert "nlsql-dev-datalake-123456789012-us-east-1" in buckets, "DeletionPolicy: Retain kept the data lake"
+
+
+def test_production_gets_termination_protection_and_a_stack_policy(local, workdir) -> None:
+    # The account has a certificate, and its ARN in SSM where the params file says (README: once per account).
+    certificate = _client(local, "acm").request_certificate(DomainName="nlsql.example.com")["CertificateArn"]
+    _client(local, "ssm").put_parameter(Name="/nlsql/prod/certificate-arn", Type="String", Value=certificate)
+    result = _build(local, workdir, "prod", "--deploy", "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    cf = _client(local, "cloudformation")
+    stack = cf.describe_stacks(StackName="nlsql-prod")["Stacks"][0]
+    assert stack["EnableTerminationProtection"] is True
+    nested = [r for r in cf.describe_stack_resources(StackName="nlsql-prod")["StackResources"]
+              if r["ResourceType"] == "AWS::CloudFormation::Stack"]  # fmt: skip
+    assert len(nested) == 4
+    for name in ["nlsql-prod", *(r["PhysicalResourceId"] for r in nested)]:
+        policy = __import__("json").loads(cf.get_stack_policy(StackName=name)["StackPolicyBody"])
+        (deny,) = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+        assert set(deny["Action"]) == {"Update:Replace", "Update:Delete"}
+        assert "AWS::RDS::DBCluster" in deny["Condition"]["StringEquals"]["ResourceType"]
+    assert "termination protection on" in result.stdout
+    listeners = _client(local, "elbv2").describe_listeners(
+        LoadBalancerArn=[
+            lb
+            for lb in _client(local, "elbv2").describe_load_balancers()["LoadBalancers"]
+            if "prod" in lb["LoadBalancerName"]
+        ][0]["LoadBalancerArn"]  # fmt: skip
+    )["Listeners"]
+    assert {listener["Port"] for listener in listeners} == {80, 443}

@@ -1,0 +1,165 @@
+"""Each patch of the local AWS (tests/localaws.py), shown to close its gap, through plain boto3 calls."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests import localaws
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[localaws.LocalAws]:
+    server = localaws.start()
+    yield server
+    server.stop()
+
+
+def _client(local: localaws.LocalAws, service: str) -> Any:
+    return boto3.client(service, endpoint_url=local.url, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+
+
+CHILD = {
+    "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+    "Outputs": {"QueueName": {"Value": {"Fn::GetAtt": ["Queue", "QueueName"]}}},
+}
+
+
+def _root(child_url: str) -> str:
+    return json.dumps(
+        {
+            "Resources": {"Child": {"Type": "AWS::CloudFormation::Stack", "Properties": {"TemplateURL": child_url}}},
+            "Outputs": {"FromChild": {"Value": {"Fn::GetAtt": ["Child", "Outputs.QueueName"]}}},
+        }
+    )
+
+
+def _upload_child(local: localaws.LocalAws, bucket: str) -> str:
+    s3 = _client(local, "s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="child.json", Body=json.dumps(CHILD).encode())
+    return f"{local.url}/{bucket}/child.json"
+
+
+def _create_through_change_set(local: localaws.LocalAws, name: str, body: str, **extra: Any) -> str:
+    cf = _client(local, "cloudformation")
+    change_set = cf.create_change_set(StackName=name, ChangeSetName="first", ChangeSetType="CREATE",
+                                      TemplateBody=body, **extra)["Id"]  # fmt: skip
+    cf.execute_change_set(ChangeSetName=change_set)
+    return change_set
+
+
+def test_a_nested_template_on_loopback_is_read_and_its_outputs_reach_the_root(local) -> None:
+    url = _upload_child(local, "loopback-templates")
+    assert "127.0.0.1" in url
+    _create_through_change_set(local, "outer", _root(url))
+    cf = _client(local, "cloudformation")
+    stack = cf.describe_stacks(StackName="outer")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    (child,) = [
+        r for r in cf.describe_stack_resources(StackName="outer")["StackResources"] if r["LogicalResourceId"] == "Child"
+    ]
+    assert child["PhysicalResourceId"].startswith("arn:aws:cloudformation:"), "a nested stack's id is its ARN"
+    child_stack = cf.describe_stacks(StackName=child["PhysicalResourceId"])["Stacks"][0]
+    assert child_stack["StackName"].startswith("outer-Child-"), "named <parent>-<LogicalId>-<suffix>"
+    assert outputs["FromChild"] == {o["OutputKey"]: o["OutputValue"] for o in child_stack["Outputs"]}["QueueName"]
+
+
+def test_only_an_available_change_set_executes_and_unchanged_input_gives_an_empty_one(local) -> None:
+    cf = _client(local, "cloudformation")
+    body = json.dumps(CHILD)
+    _create_through_change_set(local, "plain", body)
+    again = cf.create_change_set(StackName="plain", ChangeSetName="same", ChangeSetType="UPDATE", TemplateBody=body)[
+        "Id"
+    ]
+    described = cf.describe_change_set(ChangeSetName=again)
+    assert described["Status"] == "FAILED" and "didn't contain changes" in described["StatusReason"]
+    with pytest.raises(ClientError, match="cannot be executed"):
+        cf.execute_change_set(ChangeSetName=again)
+
+
+def test_a_stack_made_by_a_change_set_has_per_resource_events_and_outputs(local) -> None:
+    cf = _client(local, "cloudformation")
+    _create_through_change_set(local, "evented", json.dumps(CHILD))
+    events = cf.describe_stack_events(StackName="evented")["StackEvents"]
+    assert {(e["LogicalResourceId"], e["ResourceStatus"]) for e in events} >= {
+        ("Queue", "CREATE_IN_PROGRESS"), ("Queue", "CREATE_COMPLETE")
+    }  # fmt: skip
+    assert cf.describe_stacks(StackName="evented")["Stacks"][0]["Outputs"][0]["OutputKey"] == "QueueName"
+
+
+def test_unmodelled_types_are_accepted_and_answer_getatt(local) -> None:
+    template = {
+        "Resources": {"Cluster": {"Type": "AWS::RDS::DBCluster", "Properties": {"Engine": "aurora-postgresql"}}},
+        "Outputs": {"Port": {"Value": {"Fn::GetAtt": ["Cluster", "Endpoint.Port"]}}},
+    }
+    _create_through_change_set(local, "unmodelled", json.dumps(template))
+    stack = _client(local, "cloudformation").describe_stacks(StackName="unmodelled")["Stacks"][0]
+    assert stack["Outputs"][0]["OutputValue"] == "5432"
+
+
+def test_a_kms_key_with_tags_and_an_object_policy_is_created_and_describable(local) -> None:
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*"}],
+    }
+    template = {"Resources": {"Key": {"Type": "AWS::KMS::Key",
+                                      "Properties": {"KeyPolicy": policy, "Tags": [{"Key": "Project", "Value": "nlsql"}]}}}}  # fmt: skip
+    _create_through_change_set(local, "keyed", json.dumps(template))
+    cf, kms = _client(local, "cloudformation"), _client(local, "kms")
+    (key,) = [
+        r for r in cf.describe_stack_resources(StackName="keyed")["StackResources"] if r["LogicalResourceId"] == "Key"
+    ]
+    assert kms.describe_key(KeyId=key["PhysicalResourceId"])["KeyMetadata"]["Enabled"] is True
+    tags = kms.list_resource_tags(KeyId=key["PhysicalResourceId"])["Tags"]
+    assert {"TagKey": "Project", "TagValue": "nlsql"} in tags
+
+
+def test_termination_protection_is_set_and_stops_a_delete(local) -> None:
+    cf = _client(local, "cloudformation")
+    _create_through_change_set(local, "guarded", json.dumps(CHILD))
+    cf.update_termination_protection(StackName="guarded", EnableTerminationProtection=True)
+    assert cf.describe_stacks(StackName="guarded")["Stacks"][0]["EnableTerminationProtection"] is True
+    with pytest.raises(ClientError, match="TerminationProtection is enabled"):
+        cf.delete_stack(StackName="guarded")
+
+
+def test_a_lambda_backed_custom_resource_runs_its_inline_code_and_answers(local) -> None:
+    code = (
+        "import json, urllib.request\n"
+        "def handler(event, context):\n"
+        "    body = json.dumps({'Status': 'SUCCESS', 'PhysicalResourceId': 'x', 'StackId': event['StackId'],\n"
+        "        'RequestId': event['RequestId'], 'LogicalResourceId': event['LogicalResourceId'], 'Data': {'Answer': '42'}})\n"
+        "    urllib.request.urlopen(urllib.request.Request(event['ResponseURL'], data=body.encode(), method='PUT'))\n"
+        "    return 'SUCCESS'\n"
+    )  # fmt: skip
+    template = {
+        "Resources": {
+            "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}}},
+            "Fn": {"Type": "AWS::Lambda::Function", "Properties": {"Runtime": "python3.12", "Handler": "index.handler",
+                   "Role": {"Fn::GetAtt": ["Role", "Arn"]}, "Code": {"ZipFile": code}, "Timeout": 30}},
+            "Custom": {"Type": "Custom::Thing", "Properties": {"ServiceToken": {"Fn::GetAtt": ["Fn", "Arn"]}}},
+        },
+    }  # fmt: skip
+    _create_through_change_set(local, "customised", json.dumps(template), Capabilities=["CAPABILITY_IAM"])
+    deadline = time.monotonic() + 10
+    while ("Custom", "SUCCESS") not in localaws.ANSWERS and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ("Custom", "SUCCESS") in localaws.ANSWERS
+
+
+def test_the_server_listens_on_loopback_only(local) -> None:
+    assert local.url.startswith("http://127.0.0.1:")
+    assert set(localaws.PATCHES) == {
+        "template_url_on_loopback", "nested_stack_outputs_and_ids", "unmodelled_resource_types",
+        "lambda_runs_inline_python", "execute_change_set_like_cloudformation", "kms_key_from_cloudformation",
+        "termination_protection", "empty_change_set_is_failed_not_refused",
+    }, "every patch has a test in this file"  # fmt: skip
