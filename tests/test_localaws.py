@@ -107,12 +107,10 @@ def test_unmodelled_types_are_accepted_and_answer_getatt(local) -> None:
 
 
 def test_a_kms_key_with_tags_and_an_object_policy_is_created_and_describable(local) -> None:
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*"}],
-    }
-    template = {"Resources": {"Key": {"Type": "AWS::KMS::Key",
-                                      "Properties": {"KeyPolicy": policy, "Tags": [{"Key": "Project", "Value": "nlsql"}]}}}}  # fmt: skip
+    statement = {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*"}
+    policy = {"Version": "2012-10-17", "Statement": [statement]}
+    properties = {"KeyPolicy": policy, "Tags": [{"Key": "Project", "Value": "nlsql"}]}
+    template = {"Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": properties}}}
     _create_through_change_set(local, "keyed", json.dumps(template))
     cf, kms = _client(local, "cloudformation"), _client(local, "kms")
     (key,) = [
@@ -133,22 +131,33 @@ def test_termination_protection_is_set_and_stops_a_delete(local) -> None:
 
 
 def test_a_lambda_backed_custom_resource_runs_its_inline_code_and_answers(local) -> None:
-    code = (
-        "import json, urllib.request\n"
-        "def handler(event, context):\n"
-        "    body = json.dumps({'Status': 'SUCCESS', 'PhysicalResourceId': 'x', 'StackId': event['StackId'],\n"
-        "        'RequestId': event['RequestId'], 'LogicalResourceId': event['LogicalResourceId'], 'Data': {'Answer': '42'}})\n"
-        "    urllib.request.urlopen(urllib.request.Request(event['ResponseURL'], data=body.encode(), method='PUT'))\n"
-        "    return 'SUCCESS'\n"
-    )  # fmt: skip
+    code = "\n".join(
+        [
+            "import json, urllib.request",
+            "def handler(event, context):",
+            "    keys = ('StackId', 'RequestId', 'LogicalResourceId')",
+            "    answer = {'Status': 'SUCCESS', 'PhysicalResourceId': 'x', **{k: event[k] for k in keys}}",
+            "    body = json.dumps(answer).encode()",
+            "    request = urllib.request.Request(event['ResponseURL'], data=body, method='PUT')",
+            "    urllib.request.urlopen(request)",
+            "    return 'SUCCESS'",
+        ]
+    )
+    trust = {"Version": "2012-10-17", "Statement": []}
+    function = {
+        "Runtime": "python3.12",
+        "Handler": "index.handler",
+        "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+        "Code": {"ZipFile": code},
+        "Timeout": 30,
+    }
     template = {
         "Resources": {
-            "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}}},
-            "Fn": {"Type": "AWS::Lambda::Function", "Properties": {"Runtime": "python3.12", "Handler": "index.handler",
-                   "Role": {"Fn::GetAtt": ["Role", "Arn"]}, "Code": {"ZipFile": code}, "Timeout": 30}},
+            "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": trust}},
+            "Fn": {"Type": "AWS::Lambda::Function", "Properties": function},
             "Custom": {"Type": "Custom::Thing", "Properties": {"ServiceToken": {"Fn::GetAtt": ["Fn", "Arn"]}}},
         },
-    }  # fmt: skip
+    }
     _create_through_change_set(local, "customised", json.dumps(template), Capabilities=["CAPABILITY_IAM"])
     deadline = time.monotonic() + 10
     while ("Custom", "SUCCESS") not in localaws.ANSWERS and time.monotonic() < deadline:
