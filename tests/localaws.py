@@ -52,6 +52,23 @@ def template_url_on_loopback() -> None:
 
 
 @patch
+def short_form_getatt_with_a_dotted_attribute() -> None:
+    """Gap: `!GetAtt Cluster.Endpoint.Address` is split at every dot, so the attribute read is `Endpoint`.
+    Real: the logical id ends at the first dot; the rest (`Endpoint.Address`) is the attribute."""
+    from moto.cloudformation import models, responses, utils
+
+    original = utils.yaml_tag_constructor
+
+    def yaml_tag_constructor(loader: Any, tag: Any, node: Any) -> Any:
+        if tag == "!GetAtt" and not isinstance(node.value, list):
+            return {"Fn::GetAtt": node.value.split(".", 1)}
+        return original(loader, tag, node)
+
+    for module in (utils, models, responses):
+        module.yaml_tag_constructor = yaml_tag_constructor
+
+
+@patch
 def nested_stack_outputs_and_ids() -> None:
     """Gaps: `!GetAtt Child.Outputs.X` answers HTTP 500 ('Stack' has no get_cfn_attribute); a nested stack's
     physical id is its bare logical name and it is named after its logical id alone, so two environments collide.

@@ -10,9 +10,11 @@ ELBv2, CloudFormation), not through our own code.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -217,3 +219,54 @@ def test_production_gets_termination_protection_and_a_stack_policy(local, workdi
         ][0]["LoadBalancerArn"]  # fmt: skip
     )["Listeners"]
     assert {listener["Port"] for listener in listeners} == {80, 443}
+
+
+def _build_on_a_terminal(local: localaws.LocalAws, workdir: Path, answer: str, *args: str) -> tuple[int, str]:
+    """build.py with a pseudo-terminal as stdin and stdout, typing `answer` at its prompt."""
+    import pty
+
+    env = {**os.environ, **localaws.credentials_env(), "COLUMNS": "200", "TERM": "xterm"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "build.py"), *args, "--endpoint-url", local.url,
+         "--params-dir", str(workdir / "params"), "--out", str(workdir / "templates")],  # fmt: skip
+        stdin=secondary, stdout=secondary, stderr=secondary, env=env, close_fds=True,
+    )  # fmt: skip
+    os.close(secondary)
+    os.write(primary, answer.encode() + b"\n")
+    chunks = []
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([primary], [], [], 1)
+        if ready:
+            try:
+                data = os.read(primary, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif process.poll() is not None:
+            break
+    code = process.wait(timeout=300)
+    os.close(primary)
+    return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_on_a_terminal_the_user_is_asked_and_no_means_no(local, workdir) -> None:
+    certificate = _client(local, "acm").request_certificate(DomainName="staging.example.com")["CertificateArn"]
+    _client(local, "ssm").put_parameter(Name="/nlsql/staging/certificate-arn", Type="String", Value=certificate)
+    code, screen = _build_on_a_terminal(local, workdir, "n", "staging", "--deploy")
+    assert code == 1
+    assert "[y/N]" in screen and "not confirmed" in screen and "was deleted" in screen
+    live = _client(local, "cloudformation").list_stacks(StackStatusFilter=["REVIEW_IN_PROGRESS", "CREATE_COMPLETE"])
+    assert "nlsql-staging" not in {s["StackName"] for s in live["StackSummaries"]}, "no empty stack left behind"
+
+
+def test_on_a_terminal_yes_executes_and_shows_progress(local, workdir) -> None:
+    code, screen = _build_on_a_terminal(local, workdir, "y", "staging", "--deploy")
+    assert code == 0, screen
+    assert "[y/N]" in screen and "nlsql-staging outputs" in screen
+    cf = _client(local, "cloudformation")
+    assert cf.describe_stacks(StackName="nlsql-staging")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"

@@ -178,6 +178,7 @@ def test_without_a_terminal_and_without_yes_nothing_is_executed() -> None:
     stub.add_response("create_change_set", {"Id": ROOT_CS, "StackId": ROOT}, ANY_CREATE)
     stub.add_response("describe_change_set", SAFE_PAGE, {"ChangeSetName": ROOT_CS})
     stub.add_response("describe_change_set", SAFE_PAGE, {"ChangeSetName": ROOT_CS})
+    stub.add_response("delete_change_set", {}, {"ChangeSetName": ROOT_CS})  # nothing left behind
     console, _ = _console()
     opts = Options(Target("us-east-1"), yes=False, interactive=False)
     with stub, pytest.raises(BuildError, match="no terminal to ask on and no --yes"):
@@ -319,3 +320,53 @@ def test_ci_output_is_never_silent_for_long() -> None:
     assert outcome.status == "UPDATE_COMPLETE"
     beats = [line for line in out.getvalue().splitlines() if "still UPDATE_IN_PROGRESS: 0/40 resources done" in line]
     assert len(beats) >= 2 and all(b.startswith("[") for b in beats)
+
+
+def test_a_rolled_back_first_create_is_deleted_and_created_again_with_the_flag() -> None:
+    cf, stub = _cf()
+    stub.add_response("describe_stacks", _stack("ROLLBACK_COMPLETE"), {"StackName": "nlsql-prod"})
+    stub.add_response("delete_stack", {}, {"StackName": "nlsql-prod"})
+    stub.add_response("describe_stacks", _stack("DELETE_COMPLETE"), {"StackName": "nlsql-prod"})  # the waiter
+    create = {**ANY_CREATE, "ChangeSetType": "CREATE"}
+    stub.add_response("create_change_set", {"Id": ROOT_CS, "StackId": ROOT}, create)
+    stub.add_response("describe_change_set", SAFE_PAGE, {"ChangeSetName": ROOT_CS})
+    stub.add_response("describe_change_set", SAFE_PAGE, {"ChangeSetName": ROOT_CS})
+    stub.add_response("delete_change_set", {}, {"ChangeSetName": ROOT_CS})  # a plan keeps no unnamed change set
+    console, out = _console()
+    opts = Options(Target("us-east-1"), plan_only=True, recreate_failed=True)
+    with stub:
+        assert apply(_Aws(cf), "nlsql-prod", {"TemplateBody": "{}"}, {}, {}, opts, console) == 0
+        stub.assert_no_pending_responses()
+    assert "deleting nlsql-prod (ROLLBACK_COMPLETE) before creating it again" in out.getvalue()
+
+
+class _Interrupted:
+    """A CloudFormation client whose wait for the stack is cut short by Ctrl-C."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def describe_stacks(self, **kwargs: Any) -> Any:
+        if kwargs["StackName"] == ROOT:  # following: the user presses Ctrl-C
+            raise KeyboardInterrupt
+        return self._real.describe_stacks(**kwargs)
+
+
+def test_ctrl_c_while_following_leaves_the_stack_deploying_and_says_how_to_follow_again() -> None:
+    cf, stub = _cf()
+    stub.add_response("describe_stacks", _stack("UPDATE_COMPLETE"), {"StackName": "nlsql-prod"})
+    stub.add_response("create_change_set", {"Id": ROOT_CS, "StackId": ROOT}, ANY_CREATE)
+    stub.add_response("describe_change_set", SAFE_PAGE, {"ChangeSetName": ROOT_CS})
+    stub.add_response("describe_change_set", SAFE_PAGE, {"ChangeSetName": ROOT_CS})
+    stub.add_response("execute_change_set", {}, {"ChangeSetName": ROOT_CS})
+    stub.add_response("describe_stacks", _stack("UPDATE_IN_PROGRESS"), {"StackName": "nlsql-prod"})
+    console, out = _console()
+    with stub:
+        code = apply(_Aws(_Interrupted(cf)), "nlsql-prod", {"TemplateBody": "{}"}, {}, {},
+                     Options(Target("us-east-1"), yes=True), console)  # fmt: skip
+    assert code == 130
+    assert "keeps deploying in CloudFormation" in out.getvalue()
+    assert "python build.py prod --follow" in out.getvalue()

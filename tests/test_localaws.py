@@ -96,12 +96,16 @@ def test_a_stack_made_by_a_change_set_has_per_resource_events_and_outputs(local)
     assert cf.describe_stacks(StackName="evented")["Stacks"][0]["Outputs"][0]["OutputKey"] == "QueueName"
 
 
-def test_unmodelled_types_are_accepted_and_answer_getatt(local) -> None:
-    template = {
-        "Resources": {"Cluster": {"Type": "AWS::RDS::DBCluster", "Properties": {"Engine": "aurora-postgresql"}}},
-        "Outputs": {"Port": {"Value": {"Fn::GetAtt": ["Cluster", "Endpoint.Port"]}}},
-    }
-    _create_through_change_set(local, "unmodelled", json.dumps(template))
+def test_unmodelled_types_are_accepted_and_answer_a_dotted_short_form_getatt(local) -> None:
+    template = (
+        "Resources:\n"
+        "  Cluster:\n"
+        "    Type: AWS::RDS::DBCluster\n"
+        "    Properties: {Engine: aurora-postgresql}\n"
+        "Outputs:\n"
+        "  Port: {Value: !GetAtt Cluster.Endpoint.Port}\n"
+    )
+    _create_through_change_set(local, "unmodelled", template)
     stack = _client(local, "cloudformation").describe_stacks(StackName="unmodelled")["Stacks"][0]
     assert stack["Outputs"][0]["OutputValue"] == "5432"
 
@@ -170,5 +174,5 @@ def test_the_server_listens_on_loopback_only(local) -> None:
     assert set(localaws.PATCHES) == {
         "template_url_on_loopback", "nested_stack_outputs_and_ids", "unmodelled_resource_types",
         "lambda_runs_inline_python", "execute_change_set_like_cloudformation", "kms_key_from_cloudformation",
-        "termination_protection", "empty_change_set_is_failed_not_refused",
+        "termination_protection", "empty_change_set_is_failed_not_refused", "short_form_getatt_with_a_dotted_attribute",
     }, "every patch has a test in this file"  # fmt: skip

@@ -36,6 +36,7 @@ class ChangeSet:
     id: str
     name: str
     stack_name: str
+    stack_id: str
     kind: str  # CREATE | UPDATE
     status: str
     reason: str
@@ -112,6 +113,7 @@ def describe(cf: Any, change_set_id: str, stack_path: str | None = None, stack_n
         id=head.get("ChangeSetId", change_set_id),
         name=head.get("ChangeSetName", ""),
         stack_name=head["StackName"],
+        stack_id=head.get("StackId", ""),
         kind=head.get("ChangeSetType", ""),  # not in every response shape; the caller knows it anyway
         status=head["Status"],
         reason=head.get("StatusReason", ""),

@@ -120,7 +120,9 @@ def follow(
                     )
                     last_output = clock()
             if progress is not None and task is not None:
-                progress.update(task, completed=len(watch.done), description=status)
+                # Without nested change sets the total is only a floor; it grows with what is seen.
+                done = len(watch.done)
+                progress.update(task, completed=done, total=max(total, done, 1), description=status)
             if is_terminal(status):
                 return Outcome(status, root_causes(watch.failed))
             if not interactive and clock() - last_output >= HEARTBEAT:

@@ -165,15 +165,16 @@ def apply(
     if change_set.status != "CREATE_COMPLETE":
         raise BuildError(f"change set {change_set.name} for {name} is {change_set.status}: {change_set.reason}")
     preview.show(console, change_set)
-    _guard(cf, change_set, opts, console)
+    _guard(cf, change_set, kind, opts, console)
     if opts.plan_only:
         return _end_plan(cf, change_set, opts, console)
     if not _confirm(f"execute {change_set.name} on {name}?", opts):
+        _discard(cf, change_set, kind, opts)
         raise BuildError(_refusal(change_set, opts))
     since = datetime.now(UTC) - timedelta(seconds=5)
     cf.execute_change_set(ChangeSetName=change_set.id)
     operation = "CREATE" if kind == "CREATE" else "UPDATE"
-    stack_id = _stack(cf, name)["StackId"]
+    stack_id = change_set.stack_id or _stack(cf, name)["StackId"]
     total = sum(1 for c in change_set.changes if c.resource_type != "AWS::CloudFormation::Stack")
     try:
         outcome = follow(cf, stack_id, since=since, total=total, console=console, interactive=opts.interactive)
@@ -240,7 +241,19 @@ def _reviewed(cf: Any, name: str, opts: Options) -> changeset.ChangeSet | None:
     return found if found.stack_name == name else None
 
 
-def _guard(cf: Any, change_set: changeset.ChangeSet, opts: Options, console: Console) -> None:
+def _discard(cf: Any, change_set: changeset.ChangeSet, kind: str, opts: Options) -> None:
+    """Leave nothing behind for a change set that will not run, unless the user named it to keep it.
+
+    A CREATE change set made an empty stack (REVIEW_IN_PROGRESS) to hang on; it goes too.
+    """
+    if opts.change_set_name:
+        return
+    changeset.delete(cf, change_set.id)
+    if kind == "CREATE" and change_set.stack_id:
+        cf.delete_stack(StackName=change_set.stack_id)
+
+
+def _guard(cf: Any, change_set: changeset.ChangeSet, kind: str, opts: Options, console: Console) -> None:
     risky = guard.dangerous(change_set.changes)
     if not risky:
         return
@@ -251,8 +264,7 @@ def _guard(cf: Any, change_set: changeset.ChangeSet, opts: Options, console: Con
         console.print(f"[yellow]--allow-replacement: going ahead although[/]\n{lines}{explained}")
         return
     kept = change_set.name if opts.change_set_name else None
-    if not kept:
-        changeset.delete(cf, change_set.id)
+    _discard(cf, change_set, kind, opts)
     raise BuildError(
         f"refusing to deploy: this change would replace or remove resources that hold state:\n{lines}{explained}\n"
         "Pass --allow-replacement if that is what you want"
@@ -289,7 +301,8 @@ def _confirm(question: str, opts: Options) -> bool:
 
 def _refusal(change_set: changeset.ChangeSet, opts: Options) -> str:
     why = "not confirmed" if opts.interactive else "no terminal to ask on and no --yes"
-    return f"{why}: change set {change_set.name} was not executed (pass --yes to execute without asking)"
+    kept = " and is kept" if opts.change_set_name else " and was deleted"
+    return f"{why}: change set {change_set.name} was not executed{kept} (pass --yes to execute without asking)"
 
 
 def _report_failure(console: Console, name: str, outcome: Any) -> None:
