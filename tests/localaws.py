@@ -294,25 +294,22 @@ def _receiver_port() -> int:
 
 def _resource_events(stack: Any, kind: str, names: list[str]) -> None:
     """Per-resource events, as CloudFormation writes them, for every resource an operation touched."""
-    from moto.cloudformation.models import Event
-
     for name in names:
         resource = stack.resource_map._parsed_resources.get(name)
         resource_type = stack.resource_map._resource_json_map.get(name, {}).get("Type", "")
-        physical = getattr(resource, "physical_resource_id", "") if resource is not None else ""
+        physical = str(getattr(resource, "physical_resource_id", "") or "") if resource is not None else ""
         for status in (f"{kind}_IN_PROGRESS", f"{kind}_COMPLETE"):
-            stack.events.append(
-                Event(
-                    stack_id=stack.stack_id,
-                    stack_name=stack.name,
-                    logical_resource_id=name,
-                    physical_resource_id=str(physical or ""),
-                    resource_type=resource_type,
-                    resource_status=status,
-                    resource_status_reason=None,
-                    resource_properties=None,
-                )
-            )
+            _event(stack, name, physical, resource_type, status, None)
+
+
+def _event(stack: Any, logical_id: str, physical: str, resource_type: str, status: str, reason: str | None) -> None:
+    from moto.cloudformation.models import Event
+
+    stack.events.append(
+        Event(stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=logical_id,
+              physical_resource_id=physical, resource_type=resource_type, resource_status=status,
+              resource_status_reason=reason, resource_properties=None)
+    )  # fmt: skip
 
 
 @patch
@@ -357,6 +354,90 @@ def execute_change_set_like_cloudformation() -> None:
         change_set.execution_status = "EXECUTE_COMPLETE"
 
     models.CloudFormationBackend.execute_change_set = execute_change_set
+
+
+def _roll_back_create(backend: Any, trail: list[tuple[str, str, str]], reason: str) -> None:
+    """Fail the resource at the bottom of `trail`, fail each stack around it, delete what they had created."""
+    for depth, (stack_id, logical_id, resource_type) in enumerate(trail):
+        stack = backend.stacks[stack_id]
+        created = [name for name in stack.resource_map._parsed_resources if name in stack.template_dict["Resources"]]
+        _resource_events(stack, "CREATE", created)
+        child = trail[depth - 1][0] if depth else ""
+        why = (
+            f"Embedded stack {child} was not successfully created: The following resource(s) failed to create: "
+            f"[{trail[depth - 1][1]}]. " if depth else reason
+        )  # fmt: skip
+        _event(stack, logical_id, child, resource_type, "CREATE_IN_PROGRESS", "")
+        _event(stack, logical_id, child, resource_type, "CREATE_FAILED", why)
+        failed = f"The following resource(s) failed to create: [{logical_id}]. "
+        nested = depth < len(trail) - 1
+        stack._add_stack_event(
+            "CREATE_FAILED" if nested else "ROLLBACK_IN_PROGRESS",
+            resource_status_reason=failed + ("" if nested else "Rollback requested by user."),
+        )
+        _resource_events(stack, "DELETE", created)
+        stack.resource_map.delete()  # DeletionPolicy Retain is kept, as CloudFormation keeps it
+        if nested:  # the parent's rollback deletes the nested stack that failed
+            stack._add_stack_event("DELETE_COMPLETE")
+            stack.status = "DELETE_COMPLETE"
+            backend.deleted_stacks[stack_id] = backend.stacks.pop(stack_id)
+        else:
+            stack._add_stack_event("ROLLBACK_COMPLETE")
+            stack.status = "ROLLBACK_COMPLETE"
+
+
+@patch
+def a_failed_create_rolls_back() -> None:
+    """Gap: an error while creating a resource answers ExecuteChangeSet with HTTP 500, leaves the stack
+    CREATE_IN_PROGRESS forever and writes no event saying what failed.
+    Real: ExecuteChangeSet succeeds; the resource gets CREATE_FAILED with the service's reason; each stack around
+    it fails with "Embedded stack ... was not successfully created"; the root rolls back, deleting what was
+    created (DeletionPolicy Retain kept), and ends ROLLBACK_COMPLETE. (A failed update is not modelled.)"""
+    from moto.cloudformation import models, parsing
+
+    original_create = parsing.parse_and_create_resource
+
+    def parse_and_create_resource(logical_id: str, resource_json: Any, resources_map: Any, **kwargs: Any) -> Any:
+        try:
+            return original_create(logical_id, resource_json, resources_map, **kwargs)
+        except Exception as error:
+            # Innermost first: the resource that failed, then the nested stack resources around it.
+            # A resource created on demand by a Ref in another of the same stack is not "around" it: skip those.
+            trail = error.__dict__.setdefault("localaws_trail", [])
+            if not trail or trail[-1][0] != resources_map.stack_id:
+                trail.append((resources_map.stack_id, logical_id, resource_json.get("Type", "")))
+            raise
+
+    parsing.parse_and_create_resource = parse_and_create_resource
+    original_execute = models.CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        try:
+            return original_execute(self, change_set_name, stack_name)
+        except Exception as error:
+            change_set = self.describe_change_set(change_set_name)
+            trail = error.__dict__.get("localaws_trail")
+            if not trail or change_set.change_set_type != "CREATE":
+                raise
+            _roll_back_create(self, trail, str(getattr(error, "message", "") or error))
+            change_set.execution_status = "EXECUTE_COMPLETE"
+
+    models.CloudFormationBackend.execute_change_set = execute_change_set
+
+
+@patch
+def route_tables_are_deleted_with_their_stack() -> None:
+    """Gap: a stack's route tables are never deleted (AWS::EC2::RouteTable and its subnet associations have no
+    delete), so the VPC then fails with DependencyViolation; inside a nested stack that error is swallowed and the
+    nested stack vanishes (not even DELETE_COMPLETE) while its VPC stays.
+    Real: CloudFormation deletes the associations and the route tables, then the VPC."""
+    from moto.ec2.models.route_tables import RouteTable
+
+    def delete(self: Any, account_id: str, region_name: str) -> None:
+        self._associations.clear()  # the SubnetRouteTableAssociation resources go first in CloudFormation
+        self.ec2_backend.delete_route_table(self.id)
+
+    RouteTable.delete = delete
 
 
 @patch

@@ -191,6 +191,40 @@ def test_deleting_dev_removes_the_stack_and_keeps_the_data_lake(local, workdir) 
     assert STACK not in {s["StackName"] for s in stacks["StackSummaries"]}
     buckets = {b["Name"] for b in _client(local, "s3").list_buckets()["Buckets"]}
     assert "nlsql-dev-datalake-123456789012-us-east-1" in buckets, "DeletionPolicy: Retain kept the data lake"
+    vpcs = _client(local, "ec2").describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.2.0.0/16"]}])["Vpcs"]
+    assert vpcs == [], "the network went with the stack"
+
+
+def test_a_failed_create_rolls_back_and_names_the_resource_and_its_reason(local, workdir) -> None:
+    # The data lake kept by the delete above (DeletionPolicy Retain) now blocks the bucket of a new dev.
+    result = _build(local, workdir, "dev", "--deploy", "--yes")
+    assert result.returncode == 1
+    out = result.stdout + result.stderr
+    summary = out[out.index("nlsql-dev ended ROLLBACK_COMPLETE. What failed first:") :].splitlines()
+    # CloudFormation's own reason for the bucket in the nested stack, not the root's "Embedded stack ...".
+    assert (
+        summary[1]
+        .strip()
+        .startswith("nlsql-dev/Storage/DataLakeBucket (AWS::S3::Bucket): The requested bucket name is not available")
+    ), summary
+    assert "Embedded stack" not in "\n".join(summary)
+    cf = _client(local, "cloudformation")
+    assert cf.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+    vpcs = _client(local, "ec2").describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.2.0.0/16"]}])["Vpcs"]
+    assert vpcs == [], "the rollback deleted what the failed create had made"
+
+
+def test_a_rolled_back_create_is_replaced_only_when_asked(local, workdir) -> None:
+    refused = _build(local, workdir, "dev", "--deploy", "--yes")
+    assert refused.returncode == 1 and "--recreate-failed" in refused.stderr
+    # The engineer decides the old data lake can go (here it is empty) ...
+    _client(local, "s3").delete_bucket(Bucket="nlsql-dev-datalake-123456789012-us-east-1")
+    # ... and asks for the failed stack to be replaced.
+    result = _build(local, workdir, "dev", "--deploy", "--yes", "--recreate-failed")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "deleting nlsql-dev (ROLLBACK_COMPLETE) before creating it again" in result.stdout
+    cf = _client(local, "cloudformation")
+    assert cf.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
 
 
 def test_production_gets_termination_protection_and_a_stack_policy(local, workdir) -> None:

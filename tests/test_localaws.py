@@ -169,10 +169,66 @@ def test_a_lambda_backed_custom_resource_runs_its_inline_code_and_answers(local)
     assert ("Custom", "SUCCESS") in localaws.ANSWERS
 
 
+def test_a_failed_create_in_a_nested_stack_rolls_back_with_the_resource_and_its_reason(local) -> None:
+    s3, sqs, cf = _client(local, "s3"), _client(local, "sqs"), _client(local, "cloudformation")
+    s3.create_bucket(Bucket="already-taken")
+    child = {
+        "Resources": {
+            "Made": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "made-then-rolled-back"}},
+            "Lake": {"Type": "AWS::S3::Bucket", "DependsOn": "Made", "Properties": {"BucketName": "already-taken"}},
+        }
+    }
+    s3.put_object(Bucket="already-taken", Key="failing.json", Body=json.dumps(child).encode())
+    root = {
+        "Resources": {
+            "Sibling": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "sibling-then-rolled-back"}},
+            "Child": {"Type": "AWS::CloudFormation::Stack", "DependsOn": "Sibling",
+                      "Properties": {"TemplateURL": f"{local.url}/already-taken/failing.json"}},
+        }
+    }  # fmt: skip
+    _create_through_change_set(local, "failing", json.dumps(root))  # answers as CloudFormation does: accepted
+    assert cf.describe_stacks(StackName="failing")["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+    (embedded,) = [e for e in cf.describe_stack_events(StackName="failing")["StackEvents"]
+                   if e["LogicalResourceId"] == "Child" and e["ResourceStatus"] == "CREATE_FAILED"]  # fmt: skip
+    assert embedded["ResourceStatusReason"].startswith("Embedded stack arn:aws:cloudformation:")
+    assert "[Lake]" in embedded["ResourceStatusReason"]
+    (failed,) = [e for e in cf.describe_stack_events(StackName=embedded["PhysicalResourceId"])["StackEvents"]
+                 if e["ResourceStatus"] == "CREATE_FAILED" and e["LogicalResourceId"] == "Lake"]  # fmt: skip
+    assert "bucket name is not available" in failed["ResourceStatusReason"]
+    left = sqs.list_queues().get("QueueUrls", [])
+    assert not [url for url in left if "rolled-back" in url], "what was created was deleted on rollback"
+
+
+def test_deleting_a_stack_with_routed_subnets_deletes_its_vpc(local) -> None:
+    vpc = {"Ref": "Vpc"}
+    template = {
+        "Resources": {
+            "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.77.0.0/16"}},
+            "Subnet": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": vpc, "CidrBlock": "10.77.0.0/24"}},
+            "Gateway": {"Type": "AWS::EC2::InternetGateway"},
+            "Attachment": {"Type": "AWS::EC2::VPCGatewayAttachment",
+                           "Properties": {"VpcId": vpc, "InternetGatewayId": {"Ref": "Gateway"}}},
+            "Routes": {"Type": "AWS::EC2::RouteTable", "Properties": {"VpcId": vpc}},
+            "Default": {"Type": "AWS::EC2::Route", "DependsOn": "Attachment",
+                        "Properties": {"RouteTableId": {"Ref": "Routes"}, "DestinationCidrBlock": "0.0.0.0/0",
+                                       "GatewayId": {"Ref": "Gateway"}}},
+            "Association": {"Type": "AWS::EC2::SubnetRouteTableAssociation",
+                            "Properties": {"SubnetId": {"Ref": "Subnet"}, "RouteTableId": {"Ref": "Routes"}}},
+        }
+    }  # fmt: skip
+    _create_through_change_set(local, "routed", json.dumps(template))
+    ec2, cf = _client(local, "ec2"), _client(local, "cloudformation")
+    cidr = [{"Name": "cidr", "Values": ["10.77.0.0/16"]}]
+    assert len(ec2.describe_vpcs(Filters=cidr)["Vpcs"]) == 1
+    cf.delete_stack(StackName="routed")
+    assert ec2.describe_vpcs(Filters=cidr)["Vpcs"] == []
+
+
 def test_the_server_listens_on_loopback_only(local) -> None:
     assert local.url.startswith("http://127.0.0.1:")
     assert set(localaws.PATCHES) == {
         "template_url_on_loopback", "nested_stack_outputs_and_ids", "unmodelled_resource_types",
         "lambda_runs_inline_python", "execute_change_set_like_cloudformation", "kms_key_from_cloudformation",
         "termination_protection", "empty_change_set_is_failed_not_refused", "short_form_getatt_with_a_dotted_attribute",
+        "a_failed_create_rolls_back", "route_tables_are_deleted_with_their_stack",
     }, "every patch has a test in this file"  # fmt: skip
