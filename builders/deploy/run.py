@@ -76,21 +76,20 @@ def deploy(cfg: EnvConfig, artifacts: list[Artifact], opts: Options, console: Co
     bucket = ensure_bootstrap(aws, boot, opts, console)
     s3 = aws.client("s3")
     urls = {}
+
+    def url(key: str) -> str:
+        return upload.url_for(bucket, key, opts.target.region, opts.target.endpoint_url)
+
     for name, artifact in files.items():
         if name.endswith(".yaml") and name != "root.yaml":
-            key = upload.key_for(artifact)
+            key = upload.key_for(cfg.environment, name, artifact.text)
             uploaded = upload.put_if_missing(s3, bucket, key, artifact.text)
             console.print(
                 f"{'uploaded' if uploaded else 'unchanged'} {artifact.relpath} -> s3://{bucket}/{key}", highlight=False
             )
-            urls[name] = upload.url_for(bucket, key, opts.target.region, opts.target.endpoint_url)
+            urls[name] = url(key)
     body = upload.packaged_root(files["root.yaml"], urls)
-    if upload.fits_inline(body):
-        template = {"TemplateBody": body}
-    else:
-        key = upload.key_for(files["root.yaml"])
-        upload.put_if_missing(s3, bucket, key, body)
-        template = {"TemplateURL": upload.url_for(bucket, key, opts.target.region, opts.target.endpoint_url)}
+    template = upload.root_template(s3, bucket, cfg.environment, body, url)
     parameters = dict(p.split("=", 1) for p in json.loads(files["parameters.json"].text))
     return apply(
         aws,

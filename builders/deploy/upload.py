@@ -10,15 +10,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from builders.limits import MAX_BODY_INLINE
 from builders.pipeline import Artifact
 
 
-def key_for(artifact: Artifact) -> str:
-    digest = hashlib.sha256(artifact.text.encode("utf-8")).hexdigest()[:20]
-    return f"templates/{artifact.env}/{digest}/{artifact.filename}"
+def key_for(env: str, filename: str, text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+    return f"templates/{env}/{digest}/{filename}"
 
 
 def url_for(bucket: str, key: str, region: str, endpoint_url: str | None) -> str:
@@ -29,7 +30,7 @@ def url_for(bucket: str, key: str, region: str, endpoint_url: str | None) -> str
     return f"https://{bucket}.s3.{region}.{suffix}/{key}"
 
 
-def put_if_missing(s3: Any, bucket: str, key: str, text: str) -> bool:
+def put_if_missing(s3: Any, bucket: str, key: str, text: str, content_type: str = "application/x-yaml") -> bool:
     """Upload unless the key already exists (same key, same bytes); True when it uploaded."""
     try:
         s3.head_object(Bucket=bucket, Key=key)
@@ -37,7 +38,7 @@ def put_if_missing(s3: Any, bucket: str, key: str, text: str) -> bool:
     except Exception as exc:  # botocore ClientError 404; anything else is raised by put_object below
         if getattr(exc, "response", {}).get("Error", {}).get("Code") not in {"404", "NoSuchKey", "NotFound"}:
             raise
-    s3.put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"), ContentType="application/x-yaml")
+    s3.put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"), ContentType=content_type)
     return True
 
 
@@ -52,5 +53,16 @@ def packaged_root(root: Artifact, urls: dict[str, str]) -> str:
     return json.dumps(doc, separators=(",", ":"), sort_keys=False)
 
 
-def fits_inline(body: str) -> bool:
-    return len(body.encode("utf-8")) <= MAX_BODY_INLINE
+def root_template(
+    s3: Any, bucket: str, env: str, body: str, url: Callable[[str], str], inline_limit: int = MAX_BODY_INLINE
+) -> dict[str, str]:
+    """TemplateBody when the packaged root fits CreateChangeSet's inline limit, else TemplateURL.
+
+    The key hashes the packaged body, not root.yaml: a changed child changes the
+    body (its URL is in it) while root.yaml stays the same.
+    """
+    if len(body.encode("utf-8")) <= inline_limit:
+        return {"TemplateBody": body}
+    key = key_for(env, "root.json", body)
+    put_if_missing(s3, bucket, key, body, content_type="application/json")
+    return {"TemplateURL": url(key)}
