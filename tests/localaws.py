@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
@@ -521,9 +521,16 @@ class LocalAws:
 
     url: str
     _server: Any
+    _saved_env: dict[str, str | None] = field(default_factory=dict)
 
     def stop(self) -> None:
+        """Stop the server and give the process its environment back, so later tests do not aim at a dead port."""
         self._server.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def start(port: int = 0) -> LocalAws:
@@ -535,14 +542,18 @@ def start(port: int = 0) -> LocalAws:
     server.start()
     host, bound = server.get_host_and_port()
     url = f"http://{host}:{bound}"
-    # The port custom resources answer on (lambda_runs_inline_python rewrites their ResponseURL to it).
-    os.environ["MOTO_PORT"] = str(bound)
-    # Functions run in-process (lambda_runs_inline_python): their boto3 clients must reach this server only.
-    os.environ["AWS_ENDPOINT_URL"] = url
+    changes = {
+        # The port custom resources answer on (lambda_runs_inline_python rewrites their ResponseURL to it).
+        "MOTO_PORT": str(bound),
+        # Functions run in-process (lambda_runs_inline_python): their boto3 clients must reach this server only.
+        "AWS_ENDPOINT_URL": url,
+    }
     for key, value in credentials_env().items():
-        if key.startswith(("AWS_ACCESS", "AWS_SECRET", "AWS_DEFAULT")):
-            os.environ.setdefault(key, value)
-    return LocalAws(url, server)
+        if key.startswith(("AWS_ACCESS", "AWS_SECRET", "AWS_DEFAULT")) and key not in os.environ:
+            changes[key] = value
+    saved = {key: os.environ.get(key) for key in changes}
+    os.environ.update(changes)
+    return LocalAws(url, server, saved)
 
 
 def credentials_env() -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -222,6 +223,14 @@ def test_deleting_a_stack_with_routed_subnets_deletes_its_vpc(local) -> None:
     assert len(ec2.describe_vpcs(Filters=cidr)["Vpcs"]) == 1
     cf.delete_stack(StackName="routed")
     assert ec2.describe_vpcs(Filters=cidr)["Vpcs"] == []
+
+
+def test_stopping_gives_the_environment_back() -> None:
+    before = os.environ.get("AWS_ENDPOINT_URL")
+    server = localaws.start()
+    assert os.environ["AWS_ENDPOINT_URL"] == server.url
+    server.stop()
+    assert os.environ.get("AWS_ENDPOINT_URL") == before
 
 
 def test_the_server_listens_on_loopback_only(local) -> None:
