@@ -47,7 +47,11 @@ def _retention(days: int) -> int:
     return days
 
 
-RetentionDays = Annotated[StrictInt, Field(description="Days CloudWatch keeps the logs.")]
+# The enum is for editors (params/schema.json); _retention() gives the error message.
+RetentionDays = Annotated[
+    StrictInt,
+    Field(description="Days CloudWatch keeps the logs.", json_schema_extra={"enum": list(LOG_RETENTION_DAYS)}),
+]
 Cidr = Annotated[StrictStr, Field(description="An IPv4 CIDR such as 10.0.0.0/16.")]
 
 
