@@ -9,7 +9,7 @@ awacs documents and never adds resources to a template.
 
 from __future__ import annotations
 
-from awacs import bedrock, ecr, kms, logs, rds_data, s3, secretsmanager, sts
+from awacs import bedrock, cloudformation, ecr, iam, kms, logs, rds_data, s3, secretsmanager, ssm, sts
 from awacs.aws import (
     Action,
     Allow,
@@ -22,6 +22,7 @@ from awacs.aws import (
     Principal,
     Statement,
     StringEquals,
+    StringLike,
 )
 from troposphere import AWS_ACCOUNT_ID, AWSHelperFn, GetAtt, Join, Ref, Sub
 from troposphere.s3 import Bucket
@@ -259,4 +260,163 @@ def stack_policy(protected_types: list[str]) -> Policy:
                 Condition=Condition(StringEquals("ResourceType", protected_types)),
             ),
         ]
+    )
+
+
+# --- GitHub Actions deploys (templates/github-oidc.yaml) --------------------------------------
+
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+
+
+def github_trust(provider_arn: AWSHelperFn, subjects: list[AWSHelperFn]) -> Policy:
+    """GitHub's OIDC tokens for this repository only, and only for the given `sub` claims (events, environments)."""
+    return Policy(
+        Version=VERSION,
+        Statement=[
+            Statement(
+                Effect=Allow,
+                Principal=Principal("Federated", provider_arn),
+                Action=[sts.AssumeRoleWithWebIdentity],
+                Condition=Condition(
+                    [
+                        StringEquals(f"{GITHUB_OIDC_HOST}:aud", "sts.amazonaws.com"),
+                        StringLike(f"{GITHUB_OIDC_HOST}:sub", subjects),
+                    ]
+                ),
+            )
+        ],
+    )
+
+
+def _stack_arns(prefix: str) -> list[Sub]:
+    return [Sub(f"arn:${{AWS::Partition}}:cloudformation:${{AWS::Region}}:${{AWS::AccountId}}:stack/{prefix}-*/*")]
+
+
+def github_plan(prefix: str, artifacts_bucket: AWSHelperFn, execution_role_arn: AWSHelperFn) -> PolicyDocument:
+    """A pull request's plan: upload the templates, make and read change sets of this project's stacks."""
+    return _document(*_plan_statements(prefix, artifacts_bucket, execution_role_arn))
+
+
+def github_deploy(prefix: str, artifacts_bucket: AWSHelperFn, execution_role_arn: AWSHelperFn) -> PolicyDocument:
+    """A deploy: what a plan may do, and execute the change set; resources are made by the execution role."""
+    return _document(
+        *_plan_statements(prefix, artifacts_bucket, execution_role_arn),
+        Statement(
+            Sid="ExecuteAndProtect",
+            Effect=Allow,
+            Action=[
+                cloudformation.ExecuteChangeSet,
+                cloudformation.UpdateTerminationProtection,
+                cloudformation.SetStackPolicy,
+                cloudformation.ContinueUpdateRollback,
+            ],
+            Resource=_stack_arns(prefix),
+        ),
+    )
+
+
+def _plan_statements(prefix: str, artifacts_bucket: AWSHelperFn, execution_role_arn: AWSHelperFn) -> list[Statement]:
+    bucket_arn = Sub("arn:${AWS::Partition}:s3:::${Bucket}", Bucket=artifacts_bucket)
+    objects_arn = Sub("arn:${AWS::Partition}:s3:::${Bucket}/templates/*", Bucket=artifacts_bucket)
+    return [
+        Statement(
+            Sid="ChangeSetsOfThisProjectsStacks",
+            Effect=Allow,
+            Action=[
+                cloudformation.CreateChangeSet,
+                cloudformation.DescribeChangeSet,
+                cloudformation.DeleteChangeSet,
+                cloudformation.ListChangeSets,
+                cloudformation.DescribeStacks,
+                cloudformation.DescribeStackEvents,
+                cloudformation.DescribeStackResources,
+                cloudformation.GetTemplate,
+            ],
+            Resource=_stack_arns(prefix),
+        ),
+        Statement(Sid="ListTheArtifacts", Effect=Allow, Action=[s3.ListBucket], Resource=[bucket_arn]),
+        Statement(Sid="UploadTemplates", Effect=Allow, Action=[s3.GetObject, s3.PutObject], Resource=[objects_arn]),
+        Statement(
+            Sid="ReadTheParametersTheStacksName",
+            Effect=Allow,
+            Action=[ssm.GetParameters],
+            Resource=[Sub(f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter/{prefix}/*")],
+        ),
+        Statement(
+            Sid="HandTheExecutionRoleToCloudFormation",
+            Effect=Allow,
+            Action=[iam.PassRole],
+            Resource=[execution_role_arn],
+            Condition=Condition(StringEquals("iam:PassedToService", "cloudformation.amazonaws.com")),
+        ),
+    ]
+
+
+def cloudformation_execution(prefix: str, services: list[str]) -> PolicyDocument:
+    """What CloudFormation may do while deploying this project's stacks, and nothing it does not deploy.
+
+    CloudFormation creates, updates and deletes every resource type the
+    stacks hold, so it gets the services those types belong to (the list is
+    checked against the generated templates by a test, so it cannot grow
+    silently), in the deploy's region only; IAM only for this project's roles.
+    """
+    role_arn = Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{prefix}-*")
+    return _document(
+        Statement(
+            Sid="ManageTheStacksResourceTypes",
+            Effect=Allow,
+            Action=[Action(service, "*") for service in services],
+            # The services' resources do not exist before CloudFormation creates them; the region bounds it.
+            Resource=["*"],
+            Condition=Condition(StringEquals("aws:RequestedRegion", Ref("AWS::Region"))),
+        ),
+        Statement(
+            Sid="ManageThisProjectsRoles",
+            Effect=Allow,
+            Action=[
+                iam.CreateRole,
+                iam.DeleteRole,
+                iam.GetRole,
+                iam.PassRole,
+                iam.PutRolePolicy,
+                iam.GetRolePolicy,
+                iam.DeleteRolePolicy,
+                iam.UpdateAssumeRolePolicy,
+                iam.UpdateRoleDescription,
+                iam.TagRole,
+                iam.UntagRole,
+                iam.ListRoleTags,
+            ],
+            Resource=[role_arn],
+        ),
+        Statement(
+            Sid="ServiceLinkedRolesOfTheServicesUsed",
+            Effect=Allow,
+            Action=[iam.CreateServiceLinkedRole],
+            Resource=[Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/*")],
+        ),
+        Statement(
+            Sid="NestedStacksOfThisProject",
+            Effect=Allow,
+            Action=[
+                cloudformation.CreateStack,
+                cloudformation.UpdateStack,
+                cloudformation.DeleteStack,
+                cloudformation.DescribeStacks,
+                cloudformation.DescribeStackEvents,
+                cloudformation.GetTemplate,
+                cloudformation.CreateChangeSet,
+                cloudformation.DescribeChangeSet,
+                cloudformation.ExecuteChangeSet,
+                cloudformation.DeleteChangeSet,
+                cloudformation.SetStackPolicy,
+            ],
+            Resource=_stack_arns(prefix),
+        ),
+        Statement(
+            Sid="ResolveTheStacksSsmParameters",
+            Effect=Allow,
+            Action=[ssm.GetParameters],
+            Resource=[Sub(f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter/{prefix}/*")],
+        ),
     )

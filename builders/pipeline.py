@@ -12,7 +12,7 @@ from typing import Any
 
 from troposphere import Template
 
-from builders import bootstrap, root
+from builders import bootstrap, github, root
 from builders.config import EnvConfig
 from builders.errors import BuildError
 from builders.limits import Usage, usage
@@ -78,5 +78,8 @@ def render(cfg: EnvConfig) -> list[Artifact]:
 
 
 def render_shared(region: str) -> list[Artifact]:
-    """The account-wide files at the top of templates/: the bootstrap stack (ECR repositories)."""
-    return [_artifact("", region, bootstrap.FILENAME, bootstrap.build())]
+    """The account-wide files at the top of templates/: the bootstrap stack, and GitHub Actions' OIDC roles."""
+    return [
+        _artifact("", region, bootstrap.FILENAME, bootstrap.build()),
+        _artifact("", region, github.FILENAME, github.build()),
+    ]

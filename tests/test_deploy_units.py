@@ -186,6 +186,22 @@ def test_without_a_terminal_and_without_yes_nothing_is_executed() -> None:
     stub.assert_no_pending_responses()
 
 
+def test_with_a_role_arn_cloudformation_works_as_that_role() -> None:
+    # In CI the caller may only make change sets and pass the execution role (templates/github-oidc.yaml).
+    role = "arn:aws:iam::123456789012:role/cfn-exec-nlsql-us-east-1"
+    cf, stub = _cf()
+    stub.add_response("describe_stacks", _stack("UPDATE_COMPLETE"), {"StackName": "nlsql-prod"})
+    stub.add_response("create_change_set", {"Id": ROOT_CS, "StackId": ROOT}, {**ANY_CREATE, "RoleARN": role})
+    stub.add_response("describe_change_set", SAFE_PAGE, {"ChangeSetName": ROOT_CS})
+    stub.add_response("describe_change_set", SAFE_PAGE, {"ChangeSetName": ROOT_CS})
+    stub.add_response("delete_change_set", {}, {"ChangeSetName": ROOT_CS})
+    console, _ = _console()
+    opts = Options(Target("us-east-1"), plan_only=True, role_arn=role)
+    with stub:
+        assert apply(_Aws(cf), "nlsql-prod", {"TemplateBody": "{}"}, {}, {}, opts, console) == 0
+    stub.assert_no_pending_responses()
+
+
 def test_an_empty_change_set_is_no_changes_deleted_and_success() -> None:
     cf, stub = _cf()
     empty = {

@@ -57,6 +57,7 @@ def create(
     parameters: dict[str, str],
     tags: dict[str, str],
     description: str,
+    role_arn: str | None = None,
 ) -> str:
     """Create the change set (TemplateBody or TemplateURL in `template`); returns its id."""
     response = cf.create_change_set(
@@ -68,6 +69,7 @@ def create(
         Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
         IncludeNestedStacks=True,
         Description=description[:1024],
+        **({"RoleARN": role_arn} if role_arn else {}),
         **template,
     )
     return response["Id"]

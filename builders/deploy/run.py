@@ -41,6 +41,9 @@ class Options:
     allow_replacement: bool = False
     recreate_failed: bool = False
     interactive: bool = False
+    # CloudFormation's service role (templates/github-oidc.yaml's ExecutionRoleArn): the caller then needs no
+    # rights on the resources themselves, only to make and run change sets and pass this role.
+    role_arn: str | None = None
 
 
 def stack_name(env: str) -> str:
@@ -72,7 +75,7 @@ def deploy(cfg: EnvConfig, artifacts: list[Artifact], opts: Options, console: Co
     """Bootstrap if needed, upload the children, then apply the root's change set."""
     aws = Aws(opts.target)
     files = {a.filename: a for a in artifacts if a.env == cfg.environment}
-    (boot,) = [a for a in artifacts if not a.env]
+    (boot,) = [a for a in artifacts if not a.env and a.filename == bootstrap.FILENAME]
     bucket = ensure_bootstrap(aws, boot, opts, console)
     s3 = aws.client("s3")
     urls = {}
@@ -115,7 +118,9 @@ def ensure_bootstrap(aws: Aws, boot: Artifact, opts: Options, console: Console) 
     current = cf.get_template(StackName=bootstrap.STACK_NAME)["TemplateBody"] if stack else None
     if stack is None or (current != boot.text and is_terminal(stack["StackStatus"])):
         tags = {"Project": PREFIX, "Environment": "shared", "ManagedBy": "cloudformation"}
-        bootstrap_opts = Options(opts.target, yes=True, allow_replacement=False, interactive=opts.interactive)
+        bootstrap_opts = Options(
+            opts.target, yes=True, allow_replacement=False, interactive=opts.interactive, role_arn=opts.role_arn
+        )
         code = apply(aws, bootstrap.STACK_NAME, {"TemplateBody": boot.text}, {}, tags, bootstrap_opts, console)
         if code != 0:
             raise BuildError(f"{bootstrap.STACK_NAME} could not be created or updated; nothing else was deployed")
@@ -154,6 +159,7 @@ def apply(
             parameters=parameters,
             tags=tags,
             description=f"build.py for {name}",
+            role_arn=opts.role_arn,
         )
         changeset.wait(cf, change_set_id)
         change_set = changeset.describe(cf, change_set_id)
@@ -209,7 +215,7 @@ def _kind(cf: Any, name: str, opts: Options, console: Console) -> str:
                 f"--recreate-failed, or by hand: aws cloudformation delete-stack --stack-name {name}"
             )
         console.print(f"deleting {name} (ROLLBACK_COMPLETE) before creating it again")
-        cf.delete_stack(StackName=name)
+        cf.delete_stack(StackName=name, **_role(opts))
         cf.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig={"Delay": 5, "MaxAttempts": 360})
         return "CREATE"
     if status == "UPDATE_ROLLBACK_FAILED":
@@ -249,7 +255,7 @@ def _discard(cf: Any, change_set: changeset.ChangeSet, kind: str, opts: Options)
         return
     changeset.delete(cf, change_set.id)
     if kind == "CREATE" and change_set.stack_id:
-        cf.delete_stack(StackName=change_set.stack_id)
+        cf.delete_stack(StackName=change_set.stack_id, **_role(opts))
 
 
 def _guard(cf: Any, change_set: changeset.ChangeSet, kind: str, opts: Options, console: Console) -> None:
@@ -329,6 +335,10 @@ def _protect(cf: Any, name: str, console: Console) -> None:
     console.print(f"{name}: termination protection on; stack policy denies Replace and Delete of stateful resources")
 
 
+def _role(opts: Options) -> dict[str, str]:
+    return {"RoleARN": opts.role_arn} if opts.role_arn else {}
+
+
 def _stack(cf: Any, name: str) -> dict[str, Any] | None:
     try:
         return cf.describe_stacks(StackName=name)["Stacks"][0]
@@ -387,7 +397,7 @@ def delete(cfg: EnvConfig, opts: Options, console: Console) -> int:
         why = "not confirmed" if opts.interactive else "no terminal to ask on and no --yes"
         raise BuildError(f"{why}: {name} was not deleted")
     since = datetime.now(UTC) - timedelta(seconds=5)
-    cf.delete_stack(StackName=name)
+    cf.delete_stack(StackName=name, **_role(opts))
     outcome = follow(cf, stack["StackId"], since=since, total=0, console=console, interactive=opts.interactive)
     if outcome.status != "DELETE_COMPLETE":
         _report_failure(console, name, outcome)

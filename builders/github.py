@@ -1,0 +1,139 @@
+"""The account-wide stack GitHub Actions deploys through: OIDC provider, plan and deploy roles, execution role.
+
+No access keys are stored anywhere: a workflow job gets short-lived
+credentials by presenting GitHub's OIDC token, and the trust policies accept
+only tokens of one repository (a parameter), for pull requests (the plan role)
+or for a job running in one of its GitHub environments (the deploy role; the
+environments' deployment-branch rules and required reviewers decide who may
+deploy where, see README "GitHub Actions"). Neither role can create resources
+itself: change sets run as the CloudFormation execution role, which only
+CloudFormation can assume. That is the split AWS CDK's bootstrap makes
+(deploy role and cfn-exec role).
+
+Deployed once per account and region with the AWS CLI (README); an account
+that already has GitHub's OIDC provider passes its ARN instead of creating a
+second one, which IAM would refuse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from troposphere import Equals, GetAtt, If, Output, Parameter, Ref, Sub, Template, iam
+
+from builders import iam as policies
+from builders.naming import PROJECT, description
+from builders.tags import tags
+
+FILENAME = "github-oidc.yaml"
+MODULE = "github"
+STACK_NAME = f"{PROJECT}-github-oidc"
+ARTIFACTS_BUCKET = Sub(f"{PROJECT}-shared-artifacts-${{AWS::AccountId}}-${{AWS::Region}}")  # the bootstrap's bucket
+
+# CloudFormation type namespace -> the IAM service prefixes CloudFormation needs to manage such resources.
+# tests/test_github.py fails when a generated template uses a namespace missing here.
+SERVICES: dict[str, tuple[str, ...]] = {
+    "ApplicationAutoScaling": ("application-autoscaling", "cloudwatch"),  # target tracking makes alarms
+    "EC2": ("ec2",),
+    "ECR": ("ecr",),
+    "ECS": ("ecs",),
+    "ElasticLoadBalancingV2": ("elasticloadbalancing",),
+    "KMS": ("kms",),
+    "Lambda": ("lambda",),  # also the pgvector custom resource's invocation
+    "Logs": ("logs",),
+    "RDS": ("rds", "secretsmanager"),  # ManageMasterUserPassword makes the secret
+    "S3": ("s3",),
+}
+HANDLED_APART = {"IAM", "CloudFormation", "SSM"}  # roles by name, nested stacks by name, parameter types
+
+
+def _role_name(label: str) -> Sub:
+    """Role names are global to the account while this stack is per region, hence the region; they do not
+    start with the project's prefix, so the execution role (which manages `nlsql-*` roles) cannot touch them."""
+    return Sub(f"{label}-{PROJECT}-${{AWS::Region}}")
+
+
+@dataclass(frozen=True)
+class _Account:
+    environment: str = "shared"
+
+
+def build() -> Template:
+    scope = _Account()
+    t = Template(Description=description(scope, "GitHub Actions OIDC provider and deploy roles"))
+    t.add_parameter(
+        Parameter(
+            "Repository",
+            Type="String",
+            AllowedPattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+            Description="The GitHub repository allowed to deploy, as owner/name",
+        )
+    )
+    existing = t.add_parameter(
+        Parameter(
+            "ExistingProviderArn",
+            Type="String",
+            Default="",
+            Description="ARN of the account's GitHub OIDC provider if it already has one; empty: create it",
+        )
+    )
+    t.add_condition("CreateProvider", Equals(Ref(existing), ""))
+    provider = t.add_resource(
+        iam.OIDCProvider(
+            "GitHubProvider",
+            Condition="CreateProvider",
+            Url=f"https://{policies.GITHUB_OIDC_HOST}",
+            ClientIdList=["sts.amazonaws.com"],
+            Tags=tags(scope, MODULE, f"{PROJECT}-github"),
+        )
+    )
+    provider_arn = If("CreateProvider", Ref(provider), Ref(existing))
+    services = sorted({prefix for prefixes in SERVICES.values() for prefix in prefixes})
+    execution = t.add_resource(
+        iam.Role(
+            "CloudFormationExecutionRole",
+            RoleName=_role_name("cfn-exec"),
+            Description="Assumed by CloudFormation only, to create, update and delete the project's resources",
+            AssumeRolePolicyDocument=policies.service_trust("cloudformation.amazonaws.com"),
+            Policies=[
+                iam.Policy(
+                    PolicyName="deploy-the-stacks", PolicyDocument=policies.cloudformation_execution(PROJECT, services)
+                )
+            ],
+            Tags=tags(scope, MODULE, f"{PROJECT}-cfn-execution"),
+        )
+    )
+    subject = "repo:${Repository}:"
+    roles = {
+        "PlanRole": ("plan", [Sub(subject + "pull_request")], policies.github_plan, "Plan: change sets for review"),
+        "DeployRole": (
+            "deploy",
+            [Sub(subject + "environment:*")],
+            policies.github_deploy,
+            "Deploy: execute change sets, from a job in one of the repository's GitHub environments",
+        ),
+    }
+    for title, (label, subjects, document, purpose) in roles.items():
+        role = t.add_resource(
+            iam.Role(
+                title,
+                RoleName=_role_name(f"github-{label}"),
+                Description=purpose,
+                MaxSessionDuration=3600,
+                AssumeRolePolicyDocument=policies.github_trust(provider_arn, subjects),
+                Policies=[
+                    iam.Policy(
+                        PolicyName=label,
+                        PolicyDocument=document(PROJECT, ARTIFACTS_BUCKET, GetAtt(execution, "Arn")),
+                    )
+                ],
+                Tags=tags(scope, MODULE, f"{PROJECT}-github-{label}"),
+            )
+        )
+        t.add_output(Output(f"{title}Arn", Description=f"role-to-assume for {label} jobs", Value=GetAtt(role, "Arn")))
+    t.add_output(
+        Output(
+            "ExecutionRoleArn", Description="build.py --role-arn: CloudFormation's role", Value=GetAtt(execution, "Arn")
+        )
+    )
+    return t

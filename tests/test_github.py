@@ -1,0 +1,92 @@
+"""templates/github-oidc.yaml: GitHub Actions deploys without stored keys, with the least each role needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cfnlint.decode import decode_str
+
+from builders import github
+from tests.conftest import ENVS, TEMPLATES, props, resources, template
+
+STACKS = ("root", "network", "storage", "database", "compute")
+
+
+def _doc() -> dict[str, Any]:
+    doc, errors = decode_str((TEMPLATES / github.FILENAME).read_text())
+    assert not errors
+    return doc
+
+
+def _role(title: str) -> dict[str, Any]:
+    return props(_doc()["Resources"][title])
+
+
+def _statements(title: str) -> list[dict[str, Any]]:
+    return [s for policy in _role(title)["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+
+
+def _actions(title: str) -> set[str]:
+    return {a for s in _statements(title) for a in s["Action"]}
+
+
+def test_every_resource_type_the_stacks_deploy_is_within_the_execution_roles_services() -> None:
+    docs = [template(env, stack) for env in ENVS for stack in STACKS]
+    docs.append(decode_str((TEMPLATES / "bootstrap.yaml").read_text())[0])  # deployed with the same role
+    namespaces = set()
+    for doc in docs:
+        for resource in doc["Resources"].values():
+            kind = resource["Type"]
+            namespaces.add("Custom" if kind.startswith("Custom::") else kind.split("::")[1])
+    missing = namespaces - set(github.SERVICES) - github.HANDLED_APART - {"Custom"}
+    assert not missing, f"add these to builders/github.py SERVICES: {sorted(missing)}"
+    granted = {a.split(":")[0] for s in _statements("CloudFormationExecutionRole") for a in s["Action"]}
+    assert {p for ns in namespaces & set(github.SERVICES) for p in github.SERVICES[ns]} <= granted
+    assert "lambda" in granted, "custom resources are invoked by CloudFormation"
+    unused = set(github.SERVICES) - namespaces
+    assert not unused, f"the execution role grants services no stack uses: {sorted(unused)}"
+
+
+def test_the_roles_trust_only_this_repositorys_tokens_for_github_s_audience() -> None:
+    subjects = {"PlanRole": "repo:${Repository}:pull_request", "DeployRole": "repo:${Repository}:environment:*"}
+    for title, subject in subjects.items():
+        (statement,) = _role(title)["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Action"] == ["sts:AssumeRoleWithWebIdentity"]
+        assert "Federated" in statement["Principal"]
+        condition = statement["Condition"]
+        assert condition["StringEquals"] == {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}
+        assert condition["StringLike"] == {"token.actions.githubusercontent.com:sub": [{"Fn::Sub": subject}]}
+
+
+def test_a_plan_cannot_execute_and_neither_role_touches_resources_itself() -> None:
+    plan, deploy = _actions("PlanRole"), _actions("DeployRole")
+    assert "cloudformation:ExecuteChangeSet" not in plan and "cloudformation:ExecuteChangeSet" in deploy
+    assert plan < deploy
+    for title in ("PlanRole", "DeployRole"):
+        assert {a.split(":")[0] for a in _actions(title)} == {"cloudformation", "s3", "ssm", "iam"}
+        (pass_role,) = [s for s in _statements(title) if "iam:PassRole" in s["Action"]]
+        assert pass_role["Action"] == ["iam:PassRole"]
+        assert pass_role["Resource"] == [{"Fn::GetAtt": ["CloudFormationExecutionRole", "Arn"]}]
+        assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
+        for statement in _statements(title):
+            assert statement["Resource"] != ["*"], statement["Sid"]
+
+
+def test_only_cloudformation_assumes_the_execution_role_and_it_manages_only_the_projects_roles() -> None:
+    (trust,) = _role("CloudFormationExecutionRole")["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": ["cloudformation.amazonaws.com"]}
+    (roles,) = [s for s in _statements("CloudFormationExecutionRole") if s["Sid"] == "ManageThisProjectsRoles"]
+    assert roles["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/nlsql-*"}]
+    # This stack's own roles are outside that pattern: the execution role cannot widen them (or itself).
+    for title in ("PlanRole", "DeployRole", "CloudFormationExecutionRole"):
+        assert not _role(title)["RoleName"]["Fn::Sub"].startswith("nlsql-")
+    (broad,) = [s for s in _statements("CloudFormationExecutionRole") if s["Resource"] == ["*"]]
+    assert broad["Condition"] == {"StringEquals": {"aws:RequestedRegion": {"Ref": "AWS::Region"}}}
+
+
+def test_an_existing_oidc_provider_can_be_reused() -> None:
+    doc = _doc()
+    assert doc["Resources"]["GitHubProvider"]["Condition"] == "CreateProvider"
+    assert doc["Parameters"]["ExistingProviderArn"]["Default"] == ""
+    (provider,) = resources(doc, "AWS::IAM::OIDCProvider").values()
+    assert props(provider)["ClientIdList"] == ["sts.amazonaws.com"]

