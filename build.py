@@ -4,6 +4,7 @@
     python build.py              build every environment in params/
     python build.py prod         build one (or several) environments
     python build.py --check      exit 1 and list the files under templates/ that a build would change
+    python build.py prod --cost  build, then print a monthly cost estimate per environment (from the templates)
     python build.py dev --plan   build, then show what a deploy would change (nothing is executed)
     python build.py dev --deploy build, then deploy through a change set
     python build.py dev --status | --follow | --delete
@@ -39,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--params-dir", type=Path, default=HERE / "params", help="where <env>.yaml files are")
     parser.add_argument("--out", type=Path, default=HERE / "templates", help="output folder (default: templates/)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    parser.add_argument(
+        "--cost", action="store_true", help="after building, print a monthly cost estimate of each environment built"
+    )
 
     aws = parser.add_argument_group("deploying (one ENV at a time)")
     actions = aws.add_mutually_exclusive_group()
@@ -54,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     aws.add_argument(
         "--recreate-failed", action="store_true", help="delete a ROLLBACK_COMPLETE stack and create it again"
     )
+    aws.add_argument("--role-arn", metavar="ARN", help="CloudFormation's service role for the change sets (e.g. in CI)")
     aws.add_argument("--region", help="AWS region (default: the params file's region)")
     aws.add_argument("--profile", help="AWS profile from ~/.aws/config")
     aws.add_argument("--endpoint-url", metavar="URL", help="an AWS-compatible endpoint, e.g. a local moto server")
@@ -68,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--{action} takes exactly one ENV")
     if action and args.check:
         parser.error(f"--check cannot be combined with --{action}")
+    if args.cost and (args.check or action in {"status", "follow", "delete"}):
+        parser.error(f"--cost estimates what a build renders; it cannot be combined with --{action or 'check'}")
     from builders.cli import run  # after argparse, so --help does not pay for the imports
 
     return run(
@@ -79,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         started=STARTED,
         action=action,
         aws=args,
+        cost=args.cost,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -20,6 +20,9 @@ from builders.config import EnvConfig
 from builders.errors import BuildError, ConfigError
 from builders.lint import lint
 from builders.pipeline import Artifact
+
+if TYPE_CHECKING:
+    from builders.generated import GeneratedFile
 
 
 def run(
@@ -31,6 +34,7 @@ def run(
     started: float,
     action: str | None = None,
     aws: Any = None,
+    cost: bool = False,
 ) -> int:
     out = Console(highlight=False, quiet=quiet)
     err = Console(stderr=True, highlight=False)
@@ -39,11 +43,17 @@ def run(
             return _aws_command(action, params.load(params.params_path(params_dir, envs[0])), aws, out)
         artifacts, all_envs, configs = _render(envs, params_dir)
         if check:
-            return _check(out, err, out_dir, artifacts, all_envs)
+            return _check(out, err, out_dir, artifacts, all_envs, _docs(out_dir, configs, artifacts, all_envs))
         _lint(artifacts, out_dir, err)
         _limits(artifacts)
-        touched = output.write(out_dir, artifacts, all_envs)
+        docs = _docs(out_dir, configs, artifacts, all_envs)
+        changes = output.doc_changes(*docs) if docs else []  # lays out stale diagrams before anything is written
+        touched = output.write(out_dir, artifacts, all_envs) + output.apply_doc_changes(changes)
         _summary(out, out_dir, artifacts, touched, time.perf_counter() - started)
+        if cost:
+            from builders import cost as costing  # only when asked: --help and plain builds skip the import
+
+            costing.show(out, artifacts)
         if action in {"deploy", "plan"}:
             from builders.deploy import run as deploying
 
@@ -68,6 +78,7 @@ def _options(cfg: EnvConfig, action: str, aws: Any) -> Any:
         yes=aws.yes,
         allow_replacement=aws.allow_replacement,
         recreate_failed=aws.recreate_failed,
+        role_arn=aws.role_arn,
         interactive=interactive(),
     )
 
@@ -100,8 +111,32 @@ def _render(envs: list[str], params_dir: Path) -> tuple[list[Artifact], bool, di
     return pipeline.render_shared(regions[0]) + artifacts, all_envs, configs
 
 
-def _check(out: Console, err: Console, out_dir: Path, artifacts: list[Artifact], all_envs: bool) -> int:
-    problems = output.stale(out_dir, artifacts, all_envs)
+def _docs(
+    out_dir: Path, configs: dict[str, EnvConfig], artifacts: list[Artifact], all_envs: bool
+) -> tuple[Path, list[GeneratedFile]] | None:
+    """README.md's generated sections and docs/<env>.svg, or None when this build does not own them.
+
+    They show every environment side by side, so a build of some
+    environments (or into an output folder with no README.md beside it)
+    leaves them alone; `python build.py` and `--check` of all do them.
+    """
+    root = output.docs_root(out_dir)
+    if not all_envs or root is None:
+        return None
+    from builders import generated
+
+    return root, generated.files(configs, artifacts, output.read_readme(root))
+
+
+def _check(
+    out: Console,
+    err: Console,
+    out_dir: Path,
+    artifacts: list[Artifact],
+    all_envs: bool,
+    docs: tuple[Path, list[GeneratedFile]] | None = None,
+) -> int:
+    problems = output.stale(out_dir, artifacts, all_envs) + (output.stale_docs(*docs) if docs else [])
     if problems:
         err.print(
             f"[bold red]stale:[/] {len(problems)} file(s) differ from a fresh build; run `python build.py` and commit:"
@@ -109,7 +144,8 @@ def _check(out: Console, err: Console, out_dir: Path, artifacts: list[Artifact],
         for line in problems:
             err.print(f"  {line}", soft_wrap=True)
         return 1
-    out.print(f"fresh: {len(artifacts)} files under {out_dir} match a fresh build")
+    also = f" and {len(docs[1])} generated docs" if docs else ""
+    out.print(f"fresh: {len(artifacts)} files under {out_dir}{also} match a fresh build")
     return 0
 
 

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from cfnlint.decode.decode import decode_str
 
+from builders.readback import props, ref, resources  # noqa: F401 - the tests' template readers
+
 REPO = Path(__file__).resolve().parent.parent
 PARAMS = REPO / "params"
 TEMPLATES = REPO / "templates"
@@ -25,26 +27,6 @@ def template(env: str, stack: str) -> dict[str, Any]:
     doc, errors = decode_str((TEMPLATES / env / f"{stack}.yaml").read_text(encoding="utf-8"))
     assert not errors, errors
     return doc
-
-
-def resources(doc: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
-    """The resources of one type, by logical id."""
-    return {k: v for k, v in doc["Resources"].items() if v["Type"] == type_}
-
-
-def props(resource: dict[str, Any]) -> dict[str, Any]:
-    return resource.get("Properties", {})
-
-
-def ref(value: Any) -> str | None:
-    """The logical id a Ref or GetAtt points at, or None."""
-    if isinstance(value, dict):
-        if "Ref" in value:
-            return value["Ref"]
-        if "Fn::GetAtt" in value:
-            att = value["Fn::GetAtt"]
-            return att[0] if isinstance(att, list) else att.split(".")[0]
-    return None
 
 
 def run_build(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
