@@ -296,6 +296,43 @@ class EnvConfig(_Model):
         return region
 
 
+# Keys of other layouts -> where the value lives now, and what it takes there. An older layout is what a
+# platform engineer brings from the Terraform project this one replaces (terraform-aws-modules' VPC variable
+# names, the seed's enable_* flags) or a flatter early draft; the loader turns such a key into "rename it"
+# instead of a bare "unknown key". Add a line here whenever a key is renamed.
+RENAMED: dict[str, tuple[str, str]] = {
+    "env": ("environment", "the environment's name"),
+    "environment_name": ("environment", "the environment's name"),
+    "aws_region": ("region", "an AWS region such as us-east-1"),
+    "vpc_cidr": ("network.vpc_cidr", "now under network:"),
+    "az_count": ("network.az_count", "now under network:"),
+    "network.cidr": ("network.vpc_cidr", "an IPv4 CIDR such as 10.0.0.0/16"),
+    "network.azs": ("network.az_count", "a count; the AZs are the region's first N"),
+    "network.availability_zones": ("network.az_count", "a count; the AZs are the region's first N"),
+    "network.enable_nat_gateway": ("network.nat_gateways", "single | per_az | none"),
+    "network.single_nat_gateway": ("network.nat_gateways", "single | per_az | none"),
+    "network.one_nat_gateway_per_az": ("network.nat_gateways", "single | per_az | none"),
+    "network.enable_vpc_endpoints": ("network.vpc_endpoints.enabled", "true | false"),
+    "network.enable_flow_log": ("network.flow_logs.enabled", "true | false"),
+    "network.flow_log_retention_days": ("network.flow_logs.retention_days", "days CloudWatch Logs accepts"),
+    "network.flow_log_cloudwatch_log_group_retention_in_days": (
+        "network.flow_logs.retention_days",
+        "days CloudWatch Logs accepts",
+    ),
+    "network.public_subnets": ("network.subnets.public", "a list of CIDRs, one per AZ"),
+    "network.private_subnets": ("network.subnets.private", "a list of CIDRs, one per AZ"),
+    "network.database_subnets": ("network.subnets.database", "a list of CIDRs, one per AZ"),
+    "storage.enable_intelligent_tiering": ("storage.intelligent_tiering.enabled", "true | false"),
+    "storage.enable_access_logging": ("storage.access_logging.enabled", "true | false"),
+    "storage.sse_algorithm": ("storage.encryption", "AES256 | KMS"),
+    "storage.kms_encryption": ("storage.encryption", "AES256 | KMS"),
+    "database.min_acu": ("database.min_capacity", "ACUs, 0-256 in steps of 0.5"),
+    "database.max_acu": ("database.max_capacity", "ACUs, 0-256 in steps of 0.5"),
+    "database.reader_count": ("database.readers", "reader instances besides the writer"),
+    "compute.api.image": ("compute.api.image_tag", "the tag alone; the repository is nlsql/api"),
+    "compute.ui.image": ("compute.ui.image_tag", "the tag alone; the repository is nlsql/ui"),
+}
+
 Problem = tuple[str, str]  # (key path, message)
 _DERIVED = " (derived)"
 

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from builders.config import ENV_NAME_PATTERN, EnvConfig, Problem, cross_checks
+from builders.config import ENV_NAME_PATTERN, RENAMED, EnvConfig, Problem, cross_checks
 from builders.errors import ConfigError
 
 
@@ -75,6 +75,8 @@ def load(path: Path) -> EnvConfig:
         doc = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {_one_line(exc)}") from None
+    except RecursionError:  # PyYAML recurses once per level of nesting; found by tests/test_fuzz_params.py
+        raise ConfigError(f"{path}: nested too deeply to be a params file (a few levels of mappings)") from None
     if not isinstance(doc, dict):
         raise ConfigError(
             f"{path}: the top level must be a mapping of keys (environment, region, network, storage, ...), "
@@ -82,8 +84,10 @@ def load(path: Path) -> EnvConfig:
         )
     try:
         cfg = EnvConfig.model_validate(doc)
+    except RecursionError:  # a YAML alias that contains itself (`a: &x [*x]`)
+        raise ConfigError(f"{path}: a YAML alias refers to itself; params files cannot be recursive") from None
     except ValidationError as exc:
-        raise ConfigError(_format(path, [_describe(err) for err in exc.errors()])) from None
+        raise ConfigError(_format(path, _problems(exc.errors()))) from None
     problems = cross_checks(cfg)
     if cfg.environment != path.stem:
         problems.insert(
@@ -96,6 +100,17 @@ def load(path: Path) -> EnvConfig:
     if problems:
         raise ConfigError(_format(path, problems))
     return cfg
+
+
+def _problems(errors: list[Any]) -> list[Problem]:
+    """Each error described; a key reported missing because the file has it under an old name is said once."""
+    paths = [".".join(str(part) for part in err["loc"] if not isinstance(part, int)) for err in errors]
+    moved = {
+        RENAMED[p][0] for p, err in zip(paths, errors, strict=True) if err["type"] == "extra_forbidden" and p in RENAMED
+    }
+    return [
+        _describe(err) for p, err in zip(paths, errors, strict=True) if not (err["type"] == "missing" and p in moved)
+    ]
 
 
 def _one_line(exc: yaml.YAMLError) -> str:
@@ -151,6 +166,10 @@ def _describe(err: dict[str, Any]) -> Problem:
     kind = err["type"]
     given = err.get("input")
     if kind == "extra_forbidden":
+        renamed = RENAMED.get(".".join(str(part) for part in loc if not isinstance(part, int)))
+        if renamed is not None:
+            new, takes = renamed
+            return key, f"this key belongs to another params layout: rename it to {new} ({takes})"
         owner = _model_at(loc[:-1])
         allowed = sorted(owner.model_fields) if owner else []
         hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
