@@ -25,6 +25,7 @@ from builders import shared
 from builders.app import SERVICES
 from builders.naming import description, logical_id, repository
 from builders.policies import protect
+from builders.scanners import skip
 from builders.tags import tags
 
 FILENAME = "bootstrap.yaml"
@@ -80,16 +81,23 @@ def build() -> Template:
     _add_artifacts_bucket(t, scope)
     for service in (svc.key for svc in SERVICES):
         repo = t.add_resource(
-            protect(
-                ecr.Repository(
-                    logical_id(service, "repository"),
-                    RepositoryName=repository(service),
-                    ImageTagMutability="IMMUTABLE",
-                    ImageScanningConfiguration=ecr.ImageScanningConfiguration(ScanOnPush=True),
-                    EncryptionConfiguration=ecr.EncryptionConfiguration(EncryptionType="AES256"),
-                    LifecyclePolicy=ecr.LifecyclePolicy(LifecyclePolicyText=_lifecycle_policy()),
-                    Tags=tags(scope, MODULE, repository(service)),
-                )
+            skip(
+                protect(
+                    ecr.Repository(
+                        logical_id(service, "repository"),
+                        RepositoryName=repository(service),
+                        ImageTagMutability="IMMUTABLE",
+                        ImageScanningConfiguration=ecr.ImageScanningConfiguration(ScanOnPush=True),
+                        EncryptionConfiguration=ecr.EncryptionConfiguration(EncryptionType="AES256"),
+                        LifecyclePolicy=ecr.LifecyclePolicy(LifecyclePolicyText=_lifecycle_policy()),
+                        Tags=tags(scope, MODULE, repository(service)),
+                    )
+                ),
+                (
+                    "CKV_AWS_136",
+                    "Images hold the app's code, no data, encrypted at rest with AES256; encryption cannot change on "
+                    "an existing repository, and replacing these named, retained ones would fail the stack",
+                ),
             )
         )
         t.add_output(
@@ -100,22 +108,29 @@ def build() -> Template:
 
 def _add_artifacts_bucket(t: Template, scope: _Account) -> None:
     bucket = t.add_resource(
-        shared.private_bucket(
-            "ArtifactsBucket",
-            scope,
-            MODULE,
-            "artifacts",
-            None,
-            LifecycleConfiguration=s3.LifecycleConfiguration(
-                Rules=[
-                    s3.LifecycleRule(
-                        Id="expire-old-artifacts",
-                        Status="Enabled",
-                        ExpirationInDays=ARTIFACT_DAYS,
-                        NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=7),
-                        AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
-                    )
-                ]
+        skip(
+            shared.private_bucket(
+                "ArtifactsBucket",
+                scope,
+                MODULE,
+                "artifacts",
+                None,
+                LifecycleConfiguration=s3.LifecycleConfiguration(
+                    Rules=[
+                        s3.LifecycleRule(
+                            Id="expire-old-artifacts",
+                            Status="Enabled",
+                            ExpirationInDays=ARTIFACT_DAYS,
+                            NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=7),
+                            AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
+                        )
+                    ]
+                ),
+            ),
+            (
+                "CKV_AWS_18",
+                "Holds only rendered templates, the same as committed to git; the deploy roles' writes are in "
+                "CloudTrail, and the account has no log bucket before this stack",
             ),
         )
     )

@@ -30,6 +30,7 @@ from builders import iam as policies
 from builders.app import API, SERVICES, AppService
 from builders.config import EnvConfig, Service
 from builders.naming import description, logical_id, name, repository
+from builders.scanners import NO_ENVIRONMENT_KEY, skip
 from builders.tags import tags
 
 MODULE = "compute"
@@ -61,12 +62,7 @@ def build(cfg: EnvConfig) -> Template:
     t = Template(Description=description(cfg, "compute: ECS Fargate API and UI behind an ALB"))
     p = _add_parameters(t, cfg)
     cluster = _add_cluster(t, cfg)
-    log_groups = {
-        svc.key: t.add_resource(
-            shared.log_group(logical_id(svc.key, "log", "group"), cfg, MODULE, svc.key, cfg.log_retention_days)
-        )
-        for svc in SERVICES
-    }
+    log_groups = {svc.key: t.add_resource(_log_group(cfg, p, svc)) for svc in SERVICES}
     execution_role = _add_execution_role(t, cfg, p, log_groups)
     alb, listener, url = _add_load_balancer(t, cfg, p)
     target_groups = {svc.key: _add_target_group(t, cfg, p, svc) for svc in SERVICES}
@@ -98,6 +94,8 @@ def _add_parameters(t: Template, cfg: EnvConfig) -> dict[str, Parameter]:
     ]
     if cfg.storage.encryption == "KMS":
         wired.append((storage.OUT_KEY_ARN, "String", "The environment's KMS key"))
+    if cfg.storage.access_logging.enabled:
+        wired.append((storage.OUT_LOG_BUCKET_NAME, "String", "Where the ALB writes its access logs"))
     params = {title: Parameter(title, Type=type_, Description=text) for title, type_, text in wired}
     for svc in SERVICES:
         params[IMAGE_TAG[svc.key]] = Parameter(
@@ -116,21 +114,36 @@ def _add_parameters(t: Template, cfg: EnvConfig) -> dict[str, Parameter]:
     return params
 
 
+def _log_group(cfg: EnvConfig, p: dict[str, Parameter], svc: AppService) -> logs.LogGroup:
+    """A service's log group, under the environment's key when it has one: the app may log what it reads."""
+    key = _key_arn(p)
+    group = shared.log_group(logical_id(svc.key, "log", "group"), cfg, MODULE, svc.key, cfg.log_retention_days, key)
+    return group if key is not None else skip(group, NO_ENVIRONMENT_KEY)
+
+
 def _add_cluster(t: Template, cfg: EnvConfig) -> ecs.Cluster:
     providers = ["FARGATE", "FARGATE_SPOT"] if cfg.compute.fargate_spot else ["FARGATE"]
-    return t.add_resource(
-        ecs.Cluster(
-            "EcsCluster",
-            ClusterSettings=[
-                ecs.ClusterSetting(
-                    Name="containerInsights", Value="enabled" if cfg.compute.container_insights else "disabled"
-                )
-            ],
-            CapacityProviders=providers,
-            DefaultCapacityProviderStrategy=_capacity_strategy(cfg),
-            Tags=tags(cfg, MODULE, name(cfg, "cluster")),
-        )
+    cluster = ecs.Cluster(
+        "EcsCluster",
+        ClusterSettings=[
+            ecs.ClusterSetting(
+                Name="containerInsights", Value="enabled" if cfg.compute.container_insights else "disabled"
+            )
+        ],
+        CapacityProviders=providers,
+        DefaultCapacityProviderStrategy=_capacity_strategy(cfg),
+        Tags=tags(cfg, MODULE, name(cfg, "cluster")),
     )
+    if not cfg.compute.container_insights:
+        skip(
+            cluster,
+            (
+                "CKV_AWS_65",
+                "Container Insights is off by this environment's params (compute.container_insights) to save its "
+                "per-metric cost; prod has it on",
+            ),
+        )
+    return t.add_resource(cluster)
 
 
 def _capacity_strategy(cfg: EnvConfig) -> list[ecs.CapacityProviderStrategyItem]:
@@ -190,25 +203,31 @@ def _add_load_balancer(
     t: Template, cfg: EnvConfig, p: dict[str, Parameter]
 ) -> tuple[elb.LoadBalancer, elb.Listener, Sub]:
     """The ALB and its front listener: HTTPS (with HTTP redirecting to it), or plain HTTP without a certificate."""
-    alb = t.add_resource(
-        elb.LoadBalancer(
-            "LoadBalancer",
-            Type="application",
-            Scheme="internet-facing",
-            IpAddressType="ipv4",
-            Subnets=Ref(p[network.OUT_SUBNET_IDS["public"]]),
-            SecurityGroups=[Ref(p[network.OUT_SECURITY_GROUP_IDS["alb"]])],
-            LoadBalancerAttributes=[
-                elb.LoadBalancerAttributes(Key=k, Value=v)
-                for k, v in (
-                    ("deletion_protection.enabled", str(cfg.production).lower()),
-                    ("routing.http.drop_invalid_header_fields.enabled", "true"),
-                    ("idle_timeout.timeout_seconds", "120"),  # NL-to-SQL answers can take a while
-                )
-            ],
-            Tags=tags(cfg, MODULE, name(cfg, "alb")),
-        )
+    attributes: list[tuple[str, str | Ref]] = [
+        ("deletion_protection.enabled", str(cfg.production).lower()),
+        ("routing.http.drop_invalid_header_fields.enabled", "true"),
+        ("idle_timeout.timeout_seconds", "120"),  # NL-to-SQL answers can take a while
+    ]
+    log_bucket = p.get(storage.OUT_LOG_BUCKET_NAME)
+    if log_bucket is not None:
+        attributes += [
+            ("access_logs.s3.enabled", "true"),
+            ("access_logs.s3.bucket", Ref(log_bucket)),
+            ("access_logs.s3.prefix", storage.ALB_LOG_PREFIX),
+        ]
+    alb = elb.LoadBalancer(
+        "LoadBalancer",
+        Type="application",
+        Scheme="internet-facing",
+        IpAddressType="ipv4",
+        Subnets=Ref(p[network.OUT_SUBNET_IDS["public"]]),
+        SecurityGroups=[Ref(p[network.OUT_SECURITY_GROUP_IDS["alb"]])],
+        LoadBalancerAttributes=[elb.LoadBalancerAttributes(Key=k, Value=v) for k, v in attributes],
+        Tags=tags(cfg, MODULE, name(cfg, "alb")),
     )
+    if log_bucket is None:
+        skip(alb, ("CKV_AWS_91", "Access logging is off in this environment by its params (the seed: off in dev)"))
+    t.add_resource(alb)
     if CERTIFICATE not in p:
         listener = elb.Listener(
             "HttpListener",
@@ -218,6 +237,8 @@ def _add_load_balancer(
             DefaultActions=[],
             Tags=tags(cfg, MODULE, name(cfg, "http")),
         )
+        no_tls = "No certificate in this environment's params (the seed's dev): the ALB serves plain HTTP by design"
+        skip(listener, ("CKV_AWS_2", no_tls), ("CKV_AWS_103", no_tls))
         return alb, t.add_resource(listener), Sub("http://${LoadBalancer.DNSName}")
     t.add_resource(
         elb.Listener(

@@ -186,6 +186,7 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
 # An ACM certificate ARN, or the name of an SSM parameter that holds one.
 CERTIFICATE_PATTERN = r"^(arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[a-f0-9-]+|/[A-Za-z0-9_./-]+)$"
 PERFORMANCE_INSIGHTS_DAYS: tuple[int, ...] = (7, *(31 * m for m in range(1, 24)), 731)
+ENHANCED_MONITORING_SECONDS: tuple[int, ...] = (0, 1, 5, 10, 15, 30, 60)  # what RDS accepts; 0 is off
 Acu = Annotated[float, Field(ge=0, le=256, multiple_of=0.5, strict=True)]
 
 
@@ -223,6 +224,12 @@ class Database(_Model):
     log_exports: tuple[Literal["postgresql", "iam-db-auth-error", "instance"], ...] = Field(
         ("postgresql",), description="Logs exported to CloudWatch Logs."
     )
+    # The enum is for editors (params/schema.json); _monitoring() gives the error message.
+    enhanced_monitoring_seconds: StrictInt = Field(
+        0,
+        description="Enhanced Monitoring's OS metrics interval in seconds (0: off, 1, 5, 10, 15, 30 or 60).",
+        json_schema_extra={"enum": list(ENHANCED_MONITORING_SECONDS)},
+    )
 
     @field_validator("performance_insights_days")
     @classmethod
@@ -230,6 +237,14 @@ class Database(_Model):
         if days not in PERFORMANCE_INSIGHTS_DAYS:
             raise ValueError(f"Performance Insights does not keep data {days} days; allowed: 7, 31, 62, ... 713, 731")
         return days
+
+    @field_validator("enhanced_monitoring_seconds")
+    @classmethod
+    def _monitoring(cls, seconds: int) -> int:
+        if seconds not in ENHANCED_MONITORING_SECONDS:
+            allowed = ", ".join(map(str, ENHANCED_MONITORING_SECONDS))
+            raise ValueError(f"Enhanced Monitoring does not sample every {seconds} seconds; allowed: {allowed}")
+        return seconds
 
 
 class Service(_Model):

@@ -20,6 +20,7 @@ from troposphere import (
     Template,
     awslambda,
     cloudformation,
+    iam,
     rds,
 )
 
@@ -28,6 +29,7 @@ from builders import network, shared, storage
 from builders.config import EnvConfig
 from builders.naming import description, name
 from builders.policies import protect
+from builders.scanners import NO_ENVIRONMENT_KEY, skip
 from builders.tags import tags
 
 MODULE = "database"
@@ -63,7 +65,7 @@ def build(cfg: EnvConfig) -> Template:
     t = Template(Description=description(cfg, "database: Aurora PostgreSQL Serverless v2 with pgvector"))
     inputs = _add_parameters(t, cfg)
     cluster = _add_cluster(t, cfg, inputs)
-    writer = _add_instances(t, cfg, cluster, inputs)
+    writer = _add_instances(t, cfg, cluster, inputs, _add_monitoring_role(t, cfg))
     _add_pgvector(t, cfg, cluster, writer, inputs)
     _add_outputs(t, cfg, cluster)
     return t
@@ -102,6 +104,16 @@ def _add_cluster(t: Template, cfg: EnvConfig, inputs: dict[str, Parameter]) -> r
             Tags=tags(cfg, MODULE, name(cfg, "aurora")),
         )
     )
+    parameters = t.add_resource(
+        rds.DBClusterParameterGroup(
+            "DatabaseClusterParameters",
+            Description=f"{name(cfg, 'aurora')}: TLS only",
+            Family=f"{ENGINE}{db.engine_version.split('.')[0]}",
+            # Refuse unencrypted connections: the app, the Data API and psql all speak TLS.
+            Parameters={"rds.force_ssl": "1"},
+            Tags=tags(cfg, MODULE, name(cfg, "aurora")),
+        )
+    )
     scaling = rds.ServerlessV2ScalingConfiguration(MaxCapacity=_acu(db.max_capacity))
     # Set past troposphere's validator, which predates scale-to-zero (it refuses MinCapacity < 0.5);
     # cfn-lint checks the value against CloudFormation's current schema.
@@ -121,6 +133,7 @@ def _add_cluster(t: Template, cfg: EnvConfig, inputs: dict[str, Parameter]) -> r
                 MasterUserSecret=rds.MasterUserSecret(**key),
                 ServerlessV2ScalingConfiguration=scaling,
                 DBSubnetGroupName=Ref(subnet_group),
+                DBClusterParameterGroupName=Ref(parameters),
                 VpcSecurityGroupIds=[Ref(inputs["group"])],
                 StorageEncrypted=True,
                 **key,
@@ -139,32 +152,64 @@ def _add_cluster(t: Template, cfg: EnvConfig, inputs: dict[str, Parameter]) -> r
     )
 
 
-def _add_instances(t: Template, cfg: EnvConfig, cluster: rds.DBCluster, inputs: dict[str, Parameter]) -> rds.DBInstance:
+def _add_monitoring_role(t: Template, cfg: EnvConfig) -> iam.Role | None:
+    """The role Enhanced Monitoring writes OS metrics with, when the params turn it on."""
+    if not cfg.database.enhanced_monitoring_seconds:
+        return None
+    return t.add_resource(
+        shared.role(
+            "DatabaseMonitoringRole",
+            cfg,
+            MODULE,
+            "aurora-monitoring",
+            "lets RDS Enhanced Monitoring write the instances' OS metrics",
+            policies.rds_monitoring_trust(),
+            policies.rds_enhanced_monitoring(),
+        )
+    )
+
+
+def _monitoring(cfg: EnvConfig, role: iam.Role | None) -> dict[str, object]:
+    if role is None:
+        return {}
+    return {"MonitoringInterval": cfg.database.enhanced_monitoring_seconds, "MonitoringRoleArn": GetAtt(role, "Arn")}
+
+
+def _add_instances(
+    t: Template, cfg: EnvConfig, cluster: rds.DBCluster, inputs: dict[str, Parameter], monitoring: iam.Role | None
+) -> rds.DBInstance:
     """The writer in the first AZ, then each reader in the next AZ round the list."""
     db = cfg.database
     insights = {"PerformanceInsightsKMSKeyId": Ref(inputs["key"])} if "key" in inputs else {}
     made = []
     for i in range(1 + db.readers):
         role = "writer" if i == 0 else f"reader{i}"
-        made.append(
-            t.add_resource(
-                rds.DBInstance(
-                    "DatabaseWriter" if i == 0 else f"DatabaseReader{i}",
-                    DBClusterIdentifier=Ref(cluster),
-                    Engine=ENGINE,
-                    DBInstanceClass="db.serverless",
-                    AvailabilityZone=Select(i % cfg.network.az_count, GetAZs("")),
-                    # Tier 0 and 1 readers scale with the writer, so a failover lands on a warm instance.
-                    PromotionTier=0 if i == 0 else 1,
-                    PubliclyAccessible=False,
-                    AutoMinorVersionUpgrade=True,
-                    EnablePerformanceInsights=True,
-                    PerformanceInsightsRetentionPeriod=db.performance_insights_days,
-                    **insights,
-                    Tags=tags(cfg, MODULE, name(cfg, "aurora", role)),
-                )
-            )
+        instance = rds.DBInstance(
+            "DatabaseWriter" if i == 0 else f"DatabaseReader{i}",
+            DBClusterIdentifier=Ref(cluster),
+            Engine=ENGINE,
+            DBInstanceClass="db.serverless",
+            AvailabilityZone=Select(i % cfg.network.az_count, GetAZs("")),
+            # Tier 0 and 1 readers scale with the writer, so a failover lands on a warm instance.
+            PromotionTier=0 if i == 0 else 1,
+            PubliclyAccessible=False,
+            AutoMinorVersionUpgrade=True,
+            EnablePerformanceInsights=True,
+            PerformanceInsightsRetentionPeriod=db.performance_insights_days,
+            **insights,
+            **_monitoring(cfg, monitoring),
+            Tags=tags(cfg, MODULE, name(cfg, "aurora", role)),
         )
+        if monitoring is None:
+            skip(
+                instance,
+                (
+                    "CKV_AWS_118",
+                    "Enhanced Monitoring is off by this environment's params (the seed: minimal monitoring in dev); "
+                    "Performance Insights is on",
+                ),
+            )
+        made.append(t.add_resource(instance))
     return made[0]
 
 
@@ -178,7 +223,8 @@ def _add_pgvector(
     """A Lambda-backed custom resource that runs CREATE EXTENSION once the writer is available."""
     secret_arn = GetAtt(cluster, "MasterUserSecret.SecretArn")
     key_arn = Ref(inputs["key"]) if "key" in inputs else None
-    log_group = t.add_resource(shared.log_group("PgVectorLogGroup", cfg, MODULE, "pgvector", cfg.log_retention_days))
+    log_group = shared.log_group("PgVectorLogGroup", cfg, MODULE, "pgvector", cfg.log_retention_days, key_arn)
+    t.add_resource(log_group if key_arn is not None else skip(log_group, NO_ENVIRONMENT_KEY))
     role = t.add_resource(
         shared.role(
             "PgVectorRole",
@@ -191,18 +237,35 @@ def _add_pgvector(
         )
     )
     function = t.add_resource(
-        awslambda.Function(
-            "PgVectorFunction",
-            Description="CloudFormation custom resource: CREATE EXTENSION IF NOT EXISTS vector",
-            Runtime="python3.12",
-            Architectures=["arm64"],
-            Handler="index.handler",
-            Code=awslambda.Code(ZipFile=_function_source()),
-            Role=GetAtt(role, "Arn"),
-            Timeout=PGVECTOR_LAMBDA_TIMEOUT,
-            MemorySize=128,
-            LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
-            Tags=tags(cfg, MODULE, name(cfg, "pgvector")),
+        skip(
+            awslambda.Function(
+                "PgVectorFunction",
+                Description="CloudFormation custom resource: CREATE EXTENSION IF NOT EXISTS vector",
+                Runtime="python3.12",
+                Architectures=["arm64"],
+                Handler="index.handler",
+                Code=awslambda.Code(ZipFile=_function_source()),
+                Role=GetAtt(role, "Arn"),
+                Timeout=PGVECTOR_LAMBDA_TIMEOUT,
+                MemorySize=128,
+                LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
+                Tags=tags(cfg, MODULE, name(cfg, "pgvector")),
+            ),
+            (
+                "CKV_AWS_116",
+                "CloudFormation is the only caller and gets every outcome in the custom-resource response; "
+                "a lost invocation fails the stack operation after ServiceTimeout, so a queue would hold nothing",
+            ),
+            (
+                "CKV_AWS_117",
+                "It talks only to AWS APIs (RDS Data API, CloudFormation's response URL), never into the VPC; "
+                "inside it, it would need a security group the seed's table does not have",
+            ),
+            (
+                "CKV_AWS_115",
+                "Invoked once per stack operation; reserved concurrency is taken from the account's unreserved "
+                "pool and fails to deploy in accounts at the minimum",
+            ),
         )
     )
     t.add_resource(

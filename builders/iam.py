@@ -107,11 +107,15 @@ def tls_only_bucket_policy(bucket: Bucket) -> PolicyDocument:
     return PolicyDocument(Version=VERSION, Statement=[deny_insecure_transport(bucket)])
 
 
-def access_log_bucket_policy(log_bucket: Bucket, source_bucket: Bucket, prefix: str) -> PolicyDocument:
-    """TLS only, and the S3 logging service may write the source bucket's logs under `prefix`.
+def access_log_bucket_policy(
+    log_bucket: Bucket, source_bucket: Bucket, prefix: str, alb_prefix: str, elb_principal: Principal
+) -> PolicyDocument:
+    """TLS only; the S3 logging service may write the source bucket's logs under `prefix`, and Elastic Load
+    Balancing this account's ALB logs under `alb_prefix`.
 
     A bucket policy for the logging service principal is what AWS recommends
-    over the old log-delivery ACL, and works with ACLs disabled.
+    over the old log-delivery ACL, and works with ACLs disabled. ELB writes as
+    the principal `elb_log_delivery` names for the region.
     """
     return PolicyDocument(
         Version=VERSION,
@@ -125,17 +129,35 @@ def access_log_bucket_policy(log_bucket: Bucket, source_bucket: Bucket, prefix: 
                 Resource=[Join("", [GetAtt(log_bucket, "Arn"), f"/{prefix}*"])],
                 Condition=Condition([ArnLike("aws:SourceArn", GetAtt(source_bucket, "Arn")), _source_account()]),
             ),
+            Statement(
+                Sid="AllowLoadBalancerAccessLogDelivery",
+                Effect=Allow,
+                Principal=elb_principal,
+                Action=[s3.PutObject],
+                # ELB writes <prefix>/AWSLogs/<account>/...: only this account's load balancers' logs.
+                Resource=[Join("", [GetAtt(log_bucket, "Arn"), f"/{alb_prefix}/AWSLogs/", Ref(AWS_ACCOUNT_ID), "/*"])],
+            ),
         ],
     )
+
+
+def elb_log_delivery(elb_account: str | None) -> Principal:
+    """Who delivers ALB access logs in a region: its Elastic Load Balancing account, or in regions opened
+    since August 2022 (which have none) the log-delivery service principal."""
+    if elb_account is None:
+        return Principal("Service", ["logdelivery.elasticloadbalancing.amazonaws.com"])
+    return Principal("AWS", [Sub(f"arn:${{AWS::Partition}}:iam::{elb_account}:root")])
 
 
 def environment_key_policy() -> PolicyDocument:
     """The environment key's policy: the account administers and grants use of the key through IAM.
 
-    This is AWS's default key policy. It delegates to IAM on purpose: the
-    roles of the compute and database stacks get kms:Decrypt on this key in
-    their own policies (only via S3 or Secrets Manager), so the key policy
-    does not need to know about them.
+    The first statement is AWS's default key policy. It delegates to IAM on
+    purpose: the roles of the compute and database stacks get kms:Decrypt on
+    this key in their own policies (only via S3 or Secrets Manager), so the
+    key policy does not need to know about them. The second lets CloudWatch
+    Logs encrypt this account's log groups with the key (the app's and the
+    pgvector function's), which no IAM policy can grant to a service.
     `Resource: *` in a key policy means "this key".
     """
     return PolicyDocument(
@@ -147,7 +169,29 @@ def environment_key_policy() -> PolicyDocument:
                 Principal=Principal("AWS", [Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")]),
                 Action=[kms.Action("*")],
                 Resource=["*"],
-            )
+            ),
+            Statement(
+                Sid="CloudWatchLogsEncryptsThisAccountsLogGroups",
+                Effect=Allow,
+                Principal=Principal("Service", [Sub("logs.${AWS::Region}.amazonaws.com")]),
+                Action=[
+                    kms.Encrypt,
+                    kms.Decrypt,
+                    kms.ReEncryptFrom,
+                    kms.ReEncryptTo,
+                    kms.GenerateDataKey,
+                    kms.GenerateDataKeyWithoutPlaintext,
+                ],
+                Resource=["*"],
+                # CloudWatch Logs names the log group in the encryption context: log groups of this account only.
+                # (A string-typed key, hence StringLike; kms:DescribeKey is left out, as it carries no context.)
+                Condition=Condition(
+                    StringLike(
+                        "kms:EncryptionContext:aws:logs:arn",
+                        Sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"),
+                    )
+                ),
+            ),
         ],
     )
 
@@ -240,6 +284,34 @@ def pgvector_function(
         read_secret(secret_arn),
         decrypt_via(key_arn, "secretsmanager", "DecryptTheDatabaseSecret") if key_arn is not None else None,
         write_logs([log_group_arn]),
+    )
+
+
+def rds_monitoring_trust() -> Policy:
+    """RDS Enhanced Monitoring may assume the role, for this account's instances only."""
+    return service_trust("monitoring.rds.amazonaws.com")
+
+
+def rds_enhanced_monitoring() -> PolicyDocument:
+    """Enhanced Monitoring's OS metrics into the RDSOSMetrics log group of this account and region.
+
+    AWS's managed AmazonRDSEnhancedMonitoringRole grants the same actions on
+    every `RDS*` log group of every region; this is that, narrowed.
+    """
+    group = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:RDSOSMetrics"
+    return _document(
+        Statement(
+            Sid="MakeTheMetricsLogGroup",
+            Effect=Allow,
+            Action=[logs.CreateLogGroup, logs.PutRetentionPolicy],
+            Resource=[Sub(group)],
+        ),
+        Statement(
+            Sid="WriteTheMetrics",
+            Effect=Allow,
+            Action=[logs.CreateLogStream, logs.PutLogEvents, logs.DescribeLogStreams, logs.GetLogEvents],
+            Resource=[Sub(group + ":log-stream:*")],
+        ),
     )
 
 

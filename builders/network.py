@@ -17,6 +17,7 @@ from builders import shared
 from builders.app import SERVICES
 from builders.config import EnvConfig
 from builders.naming import az_letter, description, logical_id, name
+from builders.scanners import skip
 from builders.subnets import TIERS, Tier
 from builders.tags import tags
 
@@ -252,6 +253,13 @@ def _add_security_groups(t: Template, cfg: EnvConfig, vpc: ec2.VPC) -> dict[str,
             SecurityGroupEgress=egress or [ec2.SecurityGroupRule(Description="No outbound traffic", **NO_EGRESS)],
             Tags=tags(cfg, MODULE, name(cfg, group.label)),
         )
+    skip(
+        made["alb"],
+        (
+            "CKV_AWS_260",
+            "The public ALB must accept port 80 from anywhere (seed table); with a certificate it only redirects",
+        ),
+    )
     for group in wanted:
         t.add_resource(made[group.key])
     for rule in RULES:
@@ -335,7 +343,17 @@ def _add_flow_logs(t: Template, cfg: EnvConfig, vpc: ec2.VPC) -> None:
     flow = cfg.network.flow_logs
     if not flow.enabled:
         return
-    group = t.add_resource(shared.log_group("FlowLogGroup", cfg, MODULE, "flow-logs", flow.retention_days))
+    group = shared.log_group("FlowLogGroup", cfg, MODULE, "flow-logs", flow.retention_days)
+    t.add_resource(
+        skip(
+            group,
+            (
+                "CKV_AWS_158",
+                "Flow records (addresses and ports, no payload) are encrypted at rest by CloudWatch Logs; the "
+                "environment's KMS key is made by the storage stack, which deploys after this one",
+            ),
+        )
+    )
     role = t.add_resource(
         shared.role(
             "FlowLogRole",

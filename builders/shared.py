@@ -9,7 +9,7 @@ caller adds them to its template.
 from __future__ import annotations
 
 from awacs.aws import Policy, PolicyDocument
-from troposphere import GetAtt, iam, kms, logs, s3
+from troposphere import AWSHelperFn, GetAtt, iam, kms, logs, s3
 
 from builders.naming import Scope, global_name, name
 from builders.policies import protect
@@ -36,9 +36,18 @@ def role(
     )
 
 
-def log_group(title: str, cfg: Scope, module: Module, label: str, days: int) -> logs.LogGroup:
-    """A retained log group with a generated name (a fixed name would block re-creating the stack)."""
-    return protect(logs.LogGroup(title, RetentionInDays=days, Tags=tags(cfg, module, name(cfg, label))))
+def log_group(
+    title: str, cfg: Scope, module: Module, label: str, days: int, key: AWSHelperFn | None = None
+) -> logs.LogGroup:
+    """A retained log group with a generated name (a fixed name would block re-creating the stack).
+
+    With `key` (the environment's key ARN) CloudWatch Logs encrypts the group
+    with it, so what the app logs is under the same key as its data; the key
+    policy lets CloudWatch Logs use the key for this account's log groups.
+    Without one the caller records why (checkov CKV_AWS_158).
+    """
+    encrypted = {"KmsKeyId": key} if key is not None else {}
+    return protect(logs.LogGroup(title, RetentionInDays=days, **encrypted, Tags=tags(cfg, module, name(cfg, label))))
 
 
 def encryption(key: kms.Key | None) -> s3.BucketEncryption:

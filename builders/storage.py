@@ -14,6 +14,8 @@ from builders import shared
 from builders.config import EnvConfig
 from builders.naming import description, name
 from builders.policies import protect
+from builders.regions import ELB_LOG_ACCOUNTS
+from builders.scanners import skip
 from builders.tags import tags
 
 MODULE = "storage"
@@ -24,6 +26,7 @@ OUT_KEY_ARN = "KmsKeyArn"
 OUT_LOG_BUCKET_NAME = "AccessLogBucketName"
 
 ACCESS_LOG_PREFIX = "datalake/"
+ALB_LOG_PREFIX = "alb"  # the compute stack's ALB writes its access logs here (ELB adds /AWSLogs/<account>/)
 
 
 def build(cfg: EnvConfig) -> Template:
@@ -42,7 +45,13 @@ def build(cfg: EnvConfig) -> Template:
             s3.BucketPolicy(
                 "AccessLogBucketPolicy",
                 Bucket=Ref(log_bucket),
-                PolicyDocument=policies.access_log_bucket_policy(log_bucket, bucket, ACCESS_LOG_PREFIX),
+                PolicyDocument=policies.access_log_bucket_policy(
+                    log_bucket,
+                    bucket,
+                    ACCESS_LOG_PREFIX,
+                    ALB_LOG_PREFIX,
+                    policies.elb_log_delivery(ELB_LOG_ACCOUNTS.get(cfg.region)),
+                ),
             )
         )
     _add_outputs(t, bucket, key, log_bucket)
@@ -57,8 +66,8 @@ def _add_key(t: Template, cfg: EnvConfig) -> kms.Key | None:
             kms.Key(
                 "EnvironmentKey",
                 # One customer managed key per environment: the data lake, Aurora's storage,
-                # its master-user secret and Performance Insights all use it.
-                Description=f"The {name(cfg)} key: data lake, Aurora storage, its secret, Performance Insights",
+                # its master-user secret, Performance Insights and the app's log groups all use it.
+                Description=f"The {name(cfg)} key: data lake, Aurora storage, its secret, Performance Insights, logs",
                 EnableKeyRotation=True,
                 KeyPolicy=policies.environment_key_policy(),
                 Tags=tags(cfg, MODULE, name(cfg)),
@@ -70,11 +79,14 @@ def _add_key(t: Template, cfg: EnvConfig) -> kms.Key | None:
 
 
 def _add_log_bucket(t: Template, cfg: EnvConfig) -> s3.Bucket | None:
-    """The server-access-log bucket. S3 delivers access logs only to SSE-S3 buckets, hence AES256."""
+    """The access-log bucket: the data lake's server access logs and the ALB's access logs.
+
+    S3 and ELB deliver access logs only to SSE-S3 buckets, hence AES256.
+    """
     logging = cfg.storage.access_logging
     if not logging.enabled:
         return None
-    return t.add_resource(
+    bucket = skip(
         shared.private_bucket(
             "AccessLogBucket",
             cfg,
@@ -92,8 +104,10 @@ def _add_log_bucket(t: Template, cfg: EnvConfig) -> s3.Bucket | None:
                     )
                 ]
             ),
-        )
+        ),
+        ("CKV_AWS_18", "This is the access-log bucket: logging its own requests into itself would log every delivery"),
     )
+    return t.add_resource(bucket)
 
 
 def _lifecycle(cfg: EnvConfig) -> s3.LifecycleConfiguration:
@@ -157,11 +171,12 @@ def _add_data_lake(t: Template, cfg: EnvConfig, key: kms.Key | None, log_bucket:
     if tierings:
         extra["IntelligentTieringConfigurations"] = tierings
     # A fixed name: the data lake is an address other systems and query engines point at.
-    return t.add_resource(
-        shared.private_bucket(
-            "DataLakeBucket", cfg, MODULE, "datalake", key, LifecycleConfiguration=_lifecycle(cfg), **extra
-        )
+    bucket = shared.private_bucket(
+        "DataLakeBucket", cfg, MODULE, "datalake", key, LifecycleConfiguration=_lifecycle(cfg), **extra
     )
+    if log_bucket is None:
+        skip(bucket, ("CKV_AWS_18", "Access logging is off in this environment by its params (the seed: off in dev)"))
+    return t.add_resource(bucket)
 
 
 def _add_outputs(t: Template, bucket: s3.Bucket, key: kms.Key | None, log_bucket: s3.Bucket | None) -> None:
@@ -171,11 +186,15 @@ def _add_outputs(t: Template, bucket: s3.Bucket, key: kms.Key | None, log_bucket
         t.add_output(
             Output(
                 OUT_KEY_ARN,
-                Description="The environment's KMS key (data lake, Aurora, secrets)",
+                Description="The environment's KMS key (data lake, Aurora, secrets, app logs)",
                 Value=GetAtt(key, "Arn"),
             )
         )
     if log_bucket is not None:
         t.add_output(
-            Output(OUT_LOG_BUCKET_NAME, Description="The bucket of the data lake's access logs", Value=Ref(log_bucket))
+            Output(
+                OUT_LOG_BUCKET_NAME,
+                Description="The bucket of the data lake's and the ALB's access logs",
+                Value=Ref(log_bucket),
+            )
         )

@@ -15,6 +15,7 @@ import json
 import os
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -182,6 +183,7 @@ def _placeholder_class(resource_type: str) -> type:
 UNMODELLED = {
     "AWS::RDS::DBCluster",
     "AWS::RDS::DBInstance",
+    "AWS::RDS::DBClusterParameterGroup",
     "AWS::S3::BucketPolicy",
     "AWS::ApplicationAutoScaling::ScalableTarget",
     "AWS::ApplicationAutoScaling::ScalingPolicy",
@@ -542,6 +544,9 @@ def start(port: int = 0) -> LocalAws:
     server.start()
     host, bound = server.get_host_and_port()
     url = f"http://{host}:{bound}"
+    # moto's state is per process, not per server: without a reset, a retained bucket of an earlier test in this
+    # pytest worker makes the next deploy of the same environment fail with BucketAlreadyExists.
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=30).close()
     changes = {
         # The port custom resources answer on (lambda_runs_inline_python rewrites their ResponseURL to it).
         "MOTO_PORT": str(bound),

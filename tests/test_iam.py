@@ -16,6 +16,7 @@ STACKS = ("root", "network", "storage", "database", "compute")
 # Actions that do not support resource-level permissions, so "*" is the only valid Resource.
 STAR_RESOURCE_ALLOWED = {"ecr:GetAuthorizationToken"}
 KEY_POLICY_ROOT_SID = "EnableIamPoliciesOfThisAccount"  # AWS's default key policy: "*" there means "this key"
+KEY_POLICY_LOGS_SID = "CloudWatchLogsEncryptsThisAccountsLogGroups"  # the log groups' encryption, same "*"
 
 
 def _documents(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -62,7 +63,7 @@ def test_resource_star_only_for_actions_without_resource_level_permissions() -> 
         for statement in document["Statement"]:
             if "*" in _listed(statement.get("Resource", [])):
                 if kind == "KeyPolicy":
-                    assert statement["Sid"] == KEY_POLICY_ROOT_SID
+                    assert statement["Sid"] in (KEY_POLICY_ROOT_SID, KEY_POLICY_LOGS_SID)
                 else:
                     assert set(_listed(statement["Action"])) <= STAR_RESOURCE_ALLOWED, (where, logical_id)
 

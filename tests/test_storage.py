@@ -61,17 +61,19 @@ def test_data_lake_lifecycle_aborts_uploads_and_expires_old_versions(env: str) -
 
 @pytest.mark.parametrize("env", ENVS)
 def test_kms_key_rotates_and_its_policy_is_the_account_delegation(env: str) -> None:
+    """The account delegation to IAM, and CloudWatch Logs for the log groups (tests/test_security_properties.py)."""
     keys = resources(template(env, "storage"), "AWS::KMS::Key")
     for key in keys.values():
         assert props(key)["EnableKeyRotation"] is True
-        (statement,) = props(key)["KeyPolicy"]["Statement"]
-        assert statement["Principal"] == {"AWS": [{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}]}
+        account, logs = props(key)["KeyPolicy"]["Statement"]
+        assert account["Principal"] == {"AWS": [{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}]}
+        assert logs["Principal"] == {"Service": [{"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}]}
 
 
 def test_access_logs_are_delivered_by_the_logging_service_for_the_data_lake_only() -> None:
     storage = template("prod", "storage")
     policy = props(storage["Resources"]["AccessLogBucketPolicy"])["PolicyDocument"]
-    (allow,) = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    (allow,) = [s for s in policy["Statement"] if s["Effect"] == "Allow" and "Service" in s["Principal"]]
     assert allow["Principal"] == {"Service": ["logging.s3.amazonaws.com"]}
     assert allow["Action"] == ["s3:PutObject"]
     assert allow["Condition"]["ArnLike"]["aws:SourceArn"] == {"Fn::GetAtt": ["DataLakeBucket", "Arn"]}
