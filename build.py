@@ -11,7 +11,8 @@
 
 Every template is linted with cfn-lint and checked against CloudFormation's
 limits before anything is written; a build that fails writes nothing and
-deploys nothing.
+deploys nothing. Lint verdicts and a stamp of the last build are kept in
+.cache/ (README "Speed"), so a rebuild lints only what changed.
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--params-dir", type=Path, default=HERE / "params", help="where <env>.yaml files are")
     parser.add_argument("--out", type=Path, default=HERE / "templates", help="output folder (default: templates/)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also list the templates cfn-lint had to lint")
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="lint every template and re-render even if nothing changed (ignore and do not update .cache/; "
+        "NLSQL_CACHE_DIR=DIR moves it, NLSQL_CACHE_DIR=off is the same as this flag)",
+    )
     parser.add_argument(
         "--cost", action="store_true", help="after building, print a monthly cost estimate of each environment built"
     )
@@ -87,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         action=action,
         aws=args,
         cost=args.cost,
+        cache=not args.no_cache,
+        verbose=args.verbose,
     )
 
 

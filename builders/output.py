@@ -14,10 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from builders.pipeline import Artifact
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # only for annotations: a rebuild with nothing changed reads files without importing troposphere
     from builders.generated import GeneratedFile
+    from builders.pipeline import Artifact
 
 OWNED_SUFFIXES = (".yaml", ".json")  # files in templates/<env>/ that the build owns
 

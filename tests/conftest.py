@@ -58,3 +58,43 @@ def committed_copy(tmp_path: Path) -> Path:
     out = tmp_path / "templates"
     shutil.copytree(TEMPLATES, out)
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_build_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Builds in tests keep lint verdicts and build stamps in this session's own folder, never the repository's
+    .cache/ (so they neither trust nor pollute it); tests about the cache point it elsewhere themselves."""
+    from builders.lintcache import ENV_VAR
+
+    before = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = str(tmp_path_factory.mktemp("build-cache"))
+    yield
+    if before is None:
+        os.environ.pop(ENV_VAR, None)
+    else:
+        os.environ[ENV_VAR] = before
+
+
+class CleanLintPool:
+    """A stand-in for builders.lint.LintPool that finds every template clean without running cfn-lint."""
+
+    submitted: list[str] = []  # the relpaths are unknown here: the texts, in order, of the last pool made
+
+    def __init__(self, workers: int | None = None) -> None:
+        CleanLintPool.submitted = []
+        self.workers = 1
+
+    def start(self, count: int) -> None:
+        pass
+
+    def submit(self, text: str, region: str) -> None:
+        CleanLintPool.submitted.append(text)
+
+    def results(self, progress: Any = None) -> list[list[Any]]:
+        return [[] for _ in CleanLintPool.submitted]
+
+    def __enter__(self) -> CleanLintPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass

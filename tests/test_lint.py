@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from troposphere import Template, ec2
 
-from builders import cli, limits, root
+from builders import cli, limits, lintcache, root
+from builders import lint as lint_module
 from builders.lint import lint
-from tests.conftest import ENVS, PARAMS, TEMPLATES, tree_digest
+from tests.conftest import ENVS, PARAMS, TEMPLATES, CleanLintPool, tree_digest
 
 STACKS = ("root", "network", "storage", "database", "compute")
 
@@ -82,8 +83,10 @@ def test_more_resources_than_cloudformation_allows_is_a_clean_build_error(tmp_pa
 
 def test_a_template_over_the_size_limit_is_refused(monkeypatch, capsys, committed_copy: Path) -> None:
     monkeypatch.setattr(root, "LAYERS", (*root.LAYERS, root.Layer("extra", lambda cfg: _many_vpcs(100, tags=45))))
-    # Lint is not the subject here, and a 1 MB template takes cfn-lint long to read.
-    monkeypatch.setattr(cli, "lint", lambda text, path, region: [])
+    # Lint is not the subject here, and a 1 MB template takes cfn-lint long to read: every verdict is clean, and
+    # none is cached.
+    monkeypatch.setattr(lint_module, "LintPool", CleanLintPool)
+    monkeypatch.setenv(lintcache.ENV_VAR, lintcache.OFF)
     before = tree_digest(committed_copy)
     code = cli.run(["dev"], check=False, params_dir=PARAMS, out_dir=committed_copy, quiet=False, started=0.0)
     assert code == 1
