@@ -62,7 +62,7 @@ def _artifact(env: str, region: str, filename: str, template: Template) -> Artif
     doc = template_dict(template)
     text = to_yaml(doc)
     relpath = f"{env}/{filename}" if env else filename
-    return Artifact(env, region, filename, text, usage(relpath, doc, text), doc)
+    return Artifact(env, region, filename, text, usage(relpath, doc, text, inline=not env), doc)
 
 
 def render(cfg: EnvConfig) -> list[Artifact]:

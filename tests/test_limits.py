@@ -39,3 +39,17 @@ def test_every_limit_is_named_with_its_figure() -> None:
         "x/y.yaml", limits.MAX_RESOURCES, limits.MAX_PARAMETERS, limits.MAX_OUTPUTS, limits.MAX_BODY_S3
     )
     assert at_limit.violations() == []
+
+
+def test_an_account_wide_template_must_fit_the_inline_limit() -> None:
+    size = limits.MAX_BODY_INLINE + 1
+    assert limits.Usage("bootstrap.yaml", 1, 0, 0, size).violations() == [], "from S3 it could be 1 MB"
+    (found,) = limits.Usage("bootstrap.yaml", 1, 0, 0, size, inline=True).violations()
+    assert found == "bootstrap.yaml: 51,201 bytes sent inline, over CloudFormation's limit of 51,200"
+
+
+def test_the_account_wide_templates_are_checked_as_inline() -> None:
+    from builders import pipeline
+
+    shared = pipeline.render_shared("us-east-1")
+    assert shared and all(a.usage is not None and a.usage.inline for a in shared)

@@ -363,11 +363,16 @@ def _show_outputs(console: Console, stack: dict[str, Any] | None) -> None:
 # --- status, delete, follow ------------------------------------------------------------------
 
 
-@_guarded
-def status(cfg: EnvConfig, opts: Options, console: Console) -> int:
+def _deployed(cfg: EnvConfig, opts: Options) -> tuple[Any, str, dict[str, Any] | None]:
+    """The CloudFormation client, the environment's stack name, and the stack if it exists."""
     cf = Aws(opts.target).client("cloudformation")
     name = stack_name(cfg.environment)
-    stack = _stack(cf, name)
+    return cf, name, _stack(cf, name)
+
+
+@_guarded
+def status(cfg: EnvConfig, opts: Options, console: Console) -> int:
+    cf, name, stack = _deployed(cfg, opts)
     if stack is None:
         console.print(f"{name}: not deployed in {opts.target.region}")
         return 0
@@ -382,11 +387,10 @@ def status(cfg: EnvConfig, opts: Options, console: Console) -> int:
 
 @_guarded
 def delete(cfg: EnvConfig, opts: Options, console: Console) -> int:
-    name = stack_name(cfg.environment)
     if cfg.production:
+        name = stack_name(cfg.environment)
         raise BuildError(f"{name} is a production environment (production: true): build.py never deletes it")
-    cf = Aws(opts.target).client("cloudformation")
-    stack = _stack(cf, name)
+    cf, name, stack = _deployed(cfg, opts)
     if stack is None:
         console.print(f"{name}: not deployed, nothing to delete")
         return 0
@@ -409,9 +413,7 @@ def delete(cfg: EnvConfig, opts: Options, console: Console) -> int:
 @_guarded
 def resume(cfg: EnvConfig, opts: Options, console: Console) -> int:
     """Follow whatever the environment's stack is doing now."""
-    cf = Aws(opts.target).client("cloudformation")
-    name = stack_name(cfg.environment)
-    stack = _stack(cf, name)
+    cf, name, stack = _deployed(cfg, opts)
     if stack is None:
         raise BuildError(f"{name} is not deployed in {opts.target.region}")
     since = datetime.now(UTC) - timedelta(minutes=2)
