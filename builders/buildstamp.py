@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,13 +160,7 @@ def save(cache_root: Path, params_dir: Path, out_dir: Path, envs: list[str], sta
         "envs": stamp.envs,
         "rows": [[r.path, r.resources, r.outputs, r.size] for r in stamp.rows],
     }
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem[:16]}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(doc, handle)
-        os.replace(tmp, path)
+        output.write_atomic(path, json.dumps(doc), sync=False)
     except OSError:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+        pass

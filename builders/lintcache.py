@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -32,6 +31,7 @@ from pathlib import Path
 
 from builders import lint
 from builders.lint import Problem
+from builders.output import write_atomic
 
 ENV_VAR = "NLSQL_CACHE_DIR"
 OFF = "off"
@@ -115,16 +115,10 @@ class LintCache:
         if path is None:
             return
         entry = json.dumps({"format": FORMAT, "problems": [list(p) for p in problems]})
-        tmp = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:16]}.", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(entry)
-            os.replace(tmp, path)
+            write_atomic(path, entry, sync=False)
         except OSError:
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
+            pass
 
 
 def _problems(entry: object) -> list[Problem] | None:

@@ -38,8 +38,11 @@ def _mode(path: Path) -> int:
     return 0o666 & ~umask
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` in one rename; readers see the old file or the new one, never a mix."""
+def write_atomic(path: Path, text: str, sync: bool = True) -> None:
+    """Replace `path` with `text` in one rename; readers see the old file or the new one, never a mix.
+
+    `sync=False` skips the fsync, for caches: after a crash a lost entry is only a miss.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = _mode(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -47,8 +50,9 @@ def write_atomic(path: Path, text: str) -> None:
         os.chmod(tmp, mode)  # mkstemp makes 0600 files; a rewritten README.md must stay readable
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
