@@ -29,15 +29,17 @@ def template(env: str, stack: str) -> dict[str, Any]:
     return doc
 
 
-def run_build(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    """python build.py ARGS in a child process: the exit status and output a user would see."""
+def run_build(
+    *args: str | Path, cwd: Path = REPO, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """python build.py ARGS in a child process (with `env` added to the environment): what a user would see."""
     return subprocess.run(
         [sys.executable, str(REPO / "build.py"), *map(str, args)],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
 
 

@@ -23,7 +23,7 @@ import pytest
 from troposphere import Template, ec2
 
 from builders import cli, lint, lintcache, root
-from tests.conftest import PARAMS, REPO, tree_digest
+from tests.conftest import PARAMS, REPO, run_build, tree_digest
 
 LINTED = re.compile(r"lint clean \((\d+) linted, (\d+) cached\)")
 BROKEN_VPC = "Resources:\n  Vpc:\n    Type: AWS::EC2::VPC\n    Properties:\n      CidrBlock: 10.0.0.0/99\n"
@@ -31,15 +31,7 @@ BROKEN_VPC = "Resources:\n  Vpc:\n    Type: AWS::EC2::VPC\n    Properties:\n    
 
 def _build(*args: str | Path, cache: Path, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """python build.py ARGS with its own cache folder."""
-    env = {**os.environ, "COLUMNS": "200", lintcache.ENV_VAR: str(cache), **(extra_env or {})}
-    return subprocess.run(
-        [sys.executable, str(REPO / "build.py"), *map(str, args)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    return run_build(*args, env={lintcache.ENV_VAR: str(cache), **(extra_env or {})})
 
 
 def _counts(stdout: str) -> tuple[int, int]:
