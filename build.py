@@ -18,6 +18,7 @@ deploys nothing. Lint verdicts and a stamp of the last build are kept in
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import time
 from pathlib import Path
@@ -101,4 +102,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # The interpreter's last collections at exit would walk every object the build made (a tenth of a second
+    # of a full build); frozen objects are skipped, and the memory goes back to the system with the process.
+    gc.freeze()
+    sys.exit(status)

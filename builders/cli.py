@@ -122,10 +122,11 @@ def _unchanged(
 
 
 def _expected_lint(cache: LintCache, stamp: buildstamp.Stamp | None, inputs: str | None) -> int:
-    """How many lint workers to start before rendering, when it is all but certain that cfn-lint will run.
+    """How many lint workers to get ready before rendering, when it is all but certain that cfn-lint will run.
 
-    Starting them first lets cfn-lint's second of start-up overlap the
-    imports and rendering instead of following them. Certain enough: a cache
+    Getting ready first (the fork server loading cfn-lint, or spawned
+    workers where there is none) lets cfn-lint's second of start-up overlap
+    the imports and rendering instead of following them. Certain enough: a cache
     with no verdicts at all (a fresh clone, a cleared or disabled cache)
     means every template is linted, so one worker per core; inputs that
     differ from the last build's (params or code edited) nearly always
@@ -263,13 +264,14 @@ def _check(
 class _Lint:
     """The build's lint step: each template's verdict from the cache, or from cfn-lint in worker processes.
 
-    Templates are added as each environment renders, and a template with no
-    cached verdict goes to a worker at once, so cfn-lint (a second to start)
-    runs while the rest renders; workers start only at the first such
-    template, so a build whose verdicts are all cached never imports
-    cfn-lint. A text that appears twice is linted once. Findings are
-    reported in template order whichever worker finished first, so a
-    failing build prints the same lines every time.
+    Templates are added as each environment renders; the first with no
+    cached verdict gets cfn-lint (a second to start) ready while the rest
+    renders, and the workers take them all once rendering is done. Nothing
+    starts before such a template (unless _expected_lint bets on one), so a
+    build whose verdicts are all cached never imports cfn-lint. A text that
+    appears twice is linted once. Findings are reported in template order
+    whichever worker finished first, so a failing build prints the same
+    lines every time.
     """
 
     def __init__(self, cache: LintCache, err: Console, start: int = 0) -> None:

@@ -11,8 +11,9 @@ commands such as `--check` or `--help` need that. Loading its rules takes
 another half second, so each process keeps one Runner per region and lints
 every template it is given with it, as the cfn-lint CLI does with several
 files (same findings as a fresh Runner per template; tests/test_lintcache.py);
-the rules do not depend on the region, so a worker loads them once and can
-get ready before the build knows which region its templates are for.
+the rules do not depend on the region, so they are loaded once, in the fork
+server the workers are forked from, before the build knows which region its
+templates are for.
 """
 
 from __future__ import annotations
@@ -108,14 +109,17 @@ def workers_for(jobs: int) -> int:
     return max(1, min(cores(), jobs))
 
 
-def _warm_worker() -> None:
-    """Get a new worker ready while the build renders: cfn-lint imported and its rules loaded.
+def warm() -> None:
+    """Get a process ready to lint: cfn-lint imported and its rules loaded (about a second).
 
-    Ctrl-C in a terminal reaches the whole process group: the build process
-    handles it and stops the workers, so they ignore it rather than each
-    print a traceback. The collector is off while cfn-lint imports and loads
-    its rules (a quarter of a second less, nothing collectable is made), and
-    what they built is frozen out of later collections.
+    Runs once in the fork server, whose forked workers inherit the result,
+    or in each spawned worker where there is no fork server. Ctrl-C in a
+    terminal reaches the whole process group: the build process handles it
+    and stops the workers, so they ignore it rather than each print a
+    traceback. The collector is off while cfn-lint imports and loads its
+    rules (a quarter of a second less, nothing collectable is made), and
+    what they built is frozen out of later collections (so forked workers
+    do not copy those pages to scan them either).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()
@@ -127,35 +131,55 @@ def _warm_worker() -> None:
 
 
 def _ready() -> None:
-    """A task that does nothing: submitting it starts a worker, which gets ready (_warm_worker) before any template."""
+    """A task that does nothing: submitting it starts a spawned worker, which gets ready (warm) meanwhile."""
+
+
+SERVER_MODULE = "builders.lintserver"  # imported by the fork server: see builders/lintserver.py
+
+
+def _forkserver() -> bool:
+    import multiprocessing
+
+    return "forkserver" in multiprocessing.get_all_start_methods()
 
 
 class LintPool:
-    """cfn-lint in worker processes, fed templates as the build renders them; verdicts in submission order.
+    """cfn-lint in worker processes; templates are held until `results`, verdicts come in submission order.
 
-    Workers are spawned, not forked: a fork would copy the build process
-    (troposphere, pydantic, the rendered templates) into every worker's
-    memory, and a running status spinner's thread state with it. Up to one
-    worker per core runs, started on demand (a template with no idle worker
-    for it starts one) or ahead of time with `start`; templates submitted
-    while the workers started ahead are still getting ready wait for them
-    instead of starting more (ProcessPoolExecutor would start one per
-    template that finds no idle worker). Use it as a context manager:
-    leaving the block early (an error, Ctrl-C), or with nothing submitted,
-    stops the workers at once instead of after what each is doing.
+    Where the platform has one (Linux, macOS), a fork server imports
+    cfn-lint and loads its rules once, and each worker is forked from it
+    ready to lint: one second of start-up for the whole pool instead of one
+    per worker, paid while the build renders. Workers are never forked from
+    the build process itself, which would copy troposphere, pydantic, the
+    rendered templates and a running status spinner's thread state into
+    each. Elsewhere each worker is spawned and gets ready on its own.
+
+    `start` gets ready ahead of the first template (the fork server starts,
+    or spawned workers do); a submit with nothing started starts it too.
+    Templates wait until the build has rendered them all, then go to up to
+    one worker per core, longest first, so that the last one to finish is
+    short. Use it as a context manager: leaving the block early (an error,
+    Ctrl-C), or with nothing submitted, stops the workers (and the fork
+    server this pool started) at once instead of after what each is doing.
     """
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, method: str | None = None) -> None:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        self._method = method or ("forkserver" if _forkserver() else "spawn")
+        context = multiprocessing.get_context(self._method)
+        if self._method == "forkserver":
+            context.set_forkserver_preload([SERVER_MODULE])
         self._pool = ProcessPoolExecutor(
             max_workers=workers or cores(),
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_warm_worker,
+            mp_context=context,
+            initializer=warm,  # a no-op in forked workers: the server loaded the rules
         )
-        self._warming: list[Future[None]] = []  # one per worker started ahead: done once it is ready
-        self._held: list[tuple[str, str]] = []  # templates waiting for a worker started ahead
+        self._started = False
+        self._server: int | None = None  # the fork server's pid, when this pool started it
+        self._warming: list[Future[None]] = []  # spawned workers started ahead: done once ready
+        self._held: list[tuple[str, str]] = []
         self._futures: list[Future[list[Problem]]] = []
         self._broken = False
 
@@ -163,42 +187,41 @@ class LintPool:
     def workers(self) -> int:
         return self._pool._max_workers  # type: ignore[attr-defined, no-any-return]
 
-    def start(self, count: int) -> None:
-        """Start `count` workers now, before there is a template for them: cfn-lint takes a second to be ready."""
-        self._warming += [f for f in (self._submit(_ready) for _ in range(min(count, self.workers))) if f]
+    def start(self, count: int = 1) -> None:
+        """Get ready to lint before there is a template: the fork server, or `count` spawned workers."""
+        if self._started:
+            return
+        self._started = True
+        if self._method == "forkserver":
+            self._server = _start_server()
+        else:
+            self._warming = [f for f in (self._submit(_ready) for _ in range(min(count, self.workers))) if f]
 
     def submit(self, text: str, region: str) -> None:
-        """Queue one template for a worker (see the class's note on workers started ahead)."""
+        """Queue one template; it goes to a worker in `results`."""
+        self.start()
         self._held.append((text, region))
-        if not self._warming or any(f.done() for f in self._warming):
-            self._release()
-
-    def _release(self) -> None:
-        for text, region in self._held:
-            future = self._submit(problems, text, region)
-            if future is not None:
-                self._futures.append(future)
-        self._held = []
 
     def _submit(self, task: Callable[..., Any], *args: Any) -> Future[Any] | None:
-        """Submit with Ctrl-C ignored, so that a worker this starts ignores it from its first instruction on.
+        """Submit with Ctrl-C ignored when this may spawn a worker, so that it ignores Ctrl-C from its start.
 
-        A worker inherits an ignored SIGINT through exec, and Python then does
-        not install its KeyboardInterrupt handler, so a Ctrl-C while a worker
-        is still starting cannot make it print a traceback. None when the
-        pool is broken (a worker died): `results` says so.
+        A spawned worker inherits an ignored SIGINT through exec, and Python
+        then does not install its KeyboardInterrupt handler, so a Ctrl-C
+        while it is still starting cannot make it print a traceback. (Forked
+        workers inherit the fork server's, which was started that way.)
+        None when the pool is broken (a worker died): `results` says so.
         """
         from concurrent.futures.process import BrokenProcessPool
 
-        main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        guard = self._method == "spawn" and threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if guard else None
         try:
             return self._pool.submit(task, *args)
         except BrokenProcessPool:
             self._broken = True
             return None
         finally:
-            if main:
+            if guard:
                 signal.signal(signal.SIGINT, previous)
 
     def results(self, progress: Callable[[int], None] | None = None) -> list[list[Problem]]:
@@ -207,15 +230,17 @@ class LintPool:
         from concurrent.futures.process import BrokenProcessPool
 
         try:
-            if self._held:
+            if self._warming:  # a spawned worker still starting would make the pool spawn one per template
                 wait(self._warming, return_when=FIRST_COMPLETED)
-                self._release()
+            longest_first = sorted(range(len(self._held)), key=lambda i: -len(self._held[i][0]))
+            futures = {i: self._submit(problems, *self._held[i]) for i in longest_first}
+            self._futures = [f for f in futures.values() if f is not None]
             for done, _ in enumerate(as_completed(self._futures), 1):
                 if progress is not None:
                     progress(done)
-            if self._broken:
+            if self._broken or len(self._futures) < len(self._held):
                 raise BrokenProcessPool
-            return [future.result() for future in self._futures]
+            return [futures[i].result() for i in range(len(self._held))]  # type: ignore[union-attr]
         except BrokenProcessPool:
             raise BuildError(
                 "a cfn-lint worker process stopped before it finished (out of memory, or see its error above); "
@@ -228,7 +253,42 @@ class LintPool:
     def __exit__(self, kind: object, error: object, trace: object) -> None:
         if error is not None or not self._futures:  # Ctrl-C, a failure, or workers started for nothing
             _terminate(self._pool)
+            if self._server is not None:
+                _stop_server(self._server)
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_server() -> int | None:
+    """Start the fork server (if it is not running) and return at once; its pid, when this call started it.
+
+    The server imports SERVER_MODULE (cfn-lint, rules) while the build
+    renders; the first worker to start waits for that. Started with Ctrl-C
+    ignored, which it and every worker forked from it inherit (see _submit).
+    """
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)  # its pid is not public: without it, nothing is stopped
+    running = getattr(server, "_forkserver_pid", None)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        forkserver.ensure_running()
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+    pid = getattr(server, "_forkserver_pid", None)
+    return pid if pid != running else None
+
+
+def _stop_server(pid: int) -> None:
+    """Stop a fork server this build started, which may still be loading cfn-lint (it would exit after that).
+
+    The next pool in this process starts a new one (ensure_running sees it gone).
+    """
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        pass
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:
@@ -238,16 +298,10 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
 
 
 def lint_many(jobs: Sequence[tuple[str, str]], progress: Callable[[int], None] | None = None) -> list[list[Problem]]:
-    """cfn-lint's problems for each (text, region), in the order given, linted in parallel worker processes.
-
-    The longest templates go first, so that the last one to finish is short.
-    """
+    """cfn-lint's problems for each (text, region), in the order given, linted in parallel worker processes."""
     if not jobs:
         return []
     with LintPool(workers_for(len(jobs))) as pool:
-        longest_first = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0]))
-        for i in longest_first:
-            pool.submit(*jobs[i])
-        found = pool.results(progress)
-    by_job = dict(zip(longest_first, found, strict=True))
-    return [by_job[i] for i in range(len(jobs))]
+        for job in jobs:
+            pool.submit(*job)
+        return pool.results(progress)

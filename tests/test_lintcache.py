@@ -169,6 +169,28 @@ def test_lint_many_returns_verdicts_in_the_order_given() -> None:
     assert verdicts[1] and verdicts[1][0][0] == 5 and verdicts[1][0][1].startswith("E")
 
 
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_forked_and_spawned_workers_judge_as_this_process_does(method: str) -> None:
+    """Workers forked from the fork server (Linux, macOS) or spawned (elsewhere) find what an in-process lint finds.
+
+    The longest template is submitted last: workers take the longest first, and the verdicts still come back
+    in the order submitted.
+    """
+    topics = "".join(f"  Topic{i}:\n    Type: AWS::SNS::Topic\n" for i in range(30))
+    texts = [
+        BROKEN_VPC,
+        "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n    Properties:\n      Bogus: 1\n",
+        "Resources:\n" + topics + "  Sg:\n    Type: AWS::EC2::SecurityGroup\n"
+        "    Properties:\n      GroupDescription: !Ref Nope\n",
+    ]
+    with lint.LintPool(workers=2, method=method) as pool:
+        for text in texts:
+            pool.submit(text, "us-east-1")
+        verdicts = pool.results()
+    assert verdicts == [lint.problems(text, "us-east-1") for text in texts]
+    assert all(verdicts), "each of these templates has a finding"
+
+
 def test_one_runner_per_process_finds_what_a_fresh_runner_finds() -> None:
     """The workers keep one cfn-lint Runner for every template; per template, it must judge as a new one would."""
     from cfnlint.config import ConfigMixIn
@@ -368,21 +390,28 @@ def test_check_imports_neither_cfn_lint_nor_boto3(built: tuple[Path, Path, Path,
 # --- Ctrl-C -------------------------------------------------------------------------------------------------------
 
 
-def _workers(pid: int) -> dict[int, str]:
-    """The lint worker processes under pid (multiprocessing's spawned children), with their start times."""
-    found, todo = {}, [pid]
+def _workers(pid: int) -> tuple[dict[int, str], int]:
+    """The lint processes under pid with their start times, and how many of them lint.
+
+    Those are multiprocessing's spawned workers, or its fork server and the
+    workers forked from it (children of the server, with its command line).
+    """
+    found, linting, todo = {}, 0, [pid]
     while todo:
         current = todo.pop()
         try:
+            parent = Path(f"/proc/{current}/cmdline").read_text()
             for task in os.listdir(f"/proc/{current}/task"):
                 children = [int(c) for c in Path(f"/proc/{current}/task/{task}/children").read_text().split()]
                 todo += children
                 for child in children:
-                    if "spawn_main" in Path(f"/proc/{child}/cmdline").read_text():
+                    command = Path(f"/proc/{child}/cmdline").read_text()
+                    if "spawn_main" in command or "multiprocessing.forkserver" in command:
                         found[child] = _started(child)
+                        linting += "spawn_main" in command or "multiprocessing.forkserver" in parent
         except OSError:
             continue
-    return found
+    return found, linting
 
 
 def _started(pid: int) -> str:
@@ -412,11 +441,11 @@ def test_ctrl_c_while_workers_lint_stops_them_and_writes_nothing(tmp_path: Path)
         start_new_session=True,  # its own process group, as a terminal's foreground job has
     )
     workers: dict[int, str] = {}
-    deadline = time.monotonic() + 120
-    while not workers and proc.poll() is None and time.monotonic() < deadline:
+    linting, deadline = 0, time.monotonic() + 120
+    while not linting and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
-        workers = _workers(proc.pid)
-    assert workers, "the build started no worker process"
+        workers, linting = _workers(proc.pid)
+    assert linting, "the build started no worker process"
     time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group gets SIGINT
     _, err = proc.communicate(timeout=60)
