@@ -102,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    status = main()
+    try:
+        status = main()
+    except KeyboardInterrupt:  # Ctrl-C while Python imports, before run() takes it over (it says what was written)
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
     # The interpreter's last collections at exit would walk every object the build made (a tenth of a second
     # of a full build); frozen objects are skipped, and the memory goes back to the system with the process.
     gc.freeze()

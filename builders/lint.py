@@ -23,7 +23,8 @@ import gc
 import os
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -192,10 +193,15 @@ class LintPool:
         if self._started:
             return
         self._started = True
-        if self._method == "forkserver":
-            self._server = _start_server()
-        else:
-            self._warming = [f for f in (self._submit(_ready) for _ in range(min(count, self.workers))) if f]
+        try:
+            if self._method == "forkserver":
+                with _ctrl_c_held():  # a Ctrl-C meanwhile is raised after the pid is kept, so it is stopped
+                    self._server = _start_server()
+            else:
+                self._warming = [f for f in (self._submit(_ready) for _ in range(min(count, self.workers))) if f]
+        except BaseException:  # a Ctrl-C held back while starting arrives here: stop what did start
+            self._stop()
+            raise
 
     def submit(self, text: str, region: str) -> None:
         """Queue one template; it goes to a worker in `results`."""
@@ -203,26 +209,21 @@ class LintPool:
         self._held.append((text, region))
 
     def _submit(self, task: Callable[..., Any], *args: Any) -> Future[Any] | None:
-        """Submit with Ctrl-C ignored when this may spawn a worker, so that it ignores Ctrl-C from its start.
+        """Submit a task; None when the pool is broken (a worker died): `results` says so.
 
-        A spawned worker inherits an ignored SIGINT through exec, and Python
-        then does not install its KeyboardInterrupt handler, so a Ctrl-C
-        while it is still starting cannot make it print a traceback. (Forked
-        workers inherit the fork server's, which was started that way.)
-        None when the pool is broken (a worker died): `results` says so.
+        A submit may spawn a worker, which must not take Ctrl-C (see
+        _ctrl_c_held); forked workers come from the fork server, started so.
         """
         from concurrent.futures.process import BrokenProcessPool
 
-        guard = self._method == "spawn" and threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if guard else None
         try:
+            if self._method == "spawn":
+                with _ctrl_c_held():
+                    return self._pool.submit(task, *args)
             return self._pool.submit(task, *args)
         except BrokenProcessPool:
             self._broken = True
             return None
-        finally:
-            if guard:
-                signal.signal(signal.SIGINT, previous)
 
     def results(self, progress: Callable[[int], None] | None = None) -> list[list[Problem]]:
         """Every submitted template's problems, in the order submitted; `progress(done)` after each one."""
@@ -252,32 +253,68 @@ class LintPool:
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
         if error is not None or not self._futures:  # Ctrl-C, a failure, or workers started for nothing
-            _terminate(self._pool)
-            if self._server is not None:
-                _stop_server(self._server)
+            self._stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _stop(self) -> None:
+        """Stop the workers and the fork server this pool started now, not after what each is doing."""
+        _terminate(self._pool)
+        if self._server is not None:
+            _stop_server(self._server)
+            self._server = None
 
 
 def _start_server() -> int | None:
     """Start the fork server (if it is not running) and return at once; its pid, when this call started it.
 
     The server imports SERVER_MODULE (cfn-lint, rules) while the build
-    renders; the first worker to start waits for that. Started with Ctrl-C
-    ignored, which it and every worker forked from it inherit (see _submit).
+    renders; the first worker to start waits for that. Call it under
+    _ctrl_c_held, so that neither it nor any worker forked from it takes
+    Ctrl-C.
     """
     from multiprocessing import forkserver
 
     server = getattr(forkserver, "_forkserver", None)  # its pid is not public: without it, nothing is stopped
     running = getattr(server, "_forkserver_pid", None)
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-    try:
-        forkserver.ensure_running()
-    finally:
-        if main:
-            signal.signal(signal.SIGINT, previous)
+    forkserver.ensure_running()
     pid = getattr(server, "_forkserver_pid", None)
     return pid if pid != running else None
+
+
+@contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Start child processes that never take Ctrl-C, without losing a Ctrl-C pressed meanwhile.
+
+    Ctrl-C in a terminal reaches the whole process group; the build process
+    stops its lint processes itself, so they must not each print a
+    traceback. SIGINT is blocked in this thread while a child starts: the
+    child keeps it blocked through fork and exec (Python there never sees
+    it). A Ctrl-C meanwhile (pending, or taken by another thread) is only
+    noted, and raised once the block is over, so the caller has recorded
+    what it started by then. Where there is no signal mask (Windows),
+    SIGINT is ignored meanwhile instead, which a spawned child inherits, and
+    such a Ctrl-C is lost.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if not hasattr(signal, "pthread_sigmask"):
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        return
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a pending Ctrl-C is noted here
+        signal.signal(signal.SIGINT, previous)
+    if pressed and callable(previous):
+        previous(signal.SIGINT, None)  # what Ctrl-C would have done (KeyboardInterrupt), now it is safe
 
 
 def _stop_server(pid: int) -> None:

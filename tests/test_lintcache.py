@@ -428,7 +428,9 @@ def _running(pid: int, started: str) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to find the lint workers")
-def test_ctrl_c_while_workers_lint_stops_them_and_writes_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("phase", ["starting", "linting"])
+def test_ctrl_c_stops_the_lint_processes_and_writes_nothing(tmp_path: Path, phase: str) -> None:
+    """Ctrl-C while the fork server is still loading cfn-lint (the build waits for it), or while workers lint."""
     out = tmp_path / "templates"
     env = {**os.environ, lintcache.ENV_VAR: str(tmp_path / "cache")}
     proc = subprocess.Popen(
@@ -440,13 +442,16 @@ def test_ctrl_c_while_workers_lint_stops_them_and_writes_nothing(tmp_path: Path)
         text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job has
     )
-    workers: dict[int, str] = {}
+    found: dict[int, str] = {}
     linting, deadline = 0, time.monotonic() + 120
-    while not linting and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-        workers, linting = _workers(proc.pid)
-    assert linting, "the build started no worker process"
-    time.sleep(0.5)
+    while proc.poll() is None and time.monotonic() < deadline:
+        found, linting = _workers(proc.pid)
+        if linting if phase == "linting" else found:
+            break
+        time.sleep(0.02 if phase == "starting" else 0.1)
+    assert found if phase == "starting" else linting, "the build started no lint process"
+    if phase == "linting":
+        time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group gets SIGINT
     _, err = proc.communicate(timeout=60)
 
@@ -454,7 +459,22 @@ def test_ctrl_c_while_workers_lint_stops_them_and_writes_nothing(tmp_path: Path)
     assert err.strip().endswith("interrupted; nothing was written"), err
     assert "Traceback" not in err
     assert not out.exists()
-    assert [pid for pid, started in workers.items() if _running(pid, started)] == [], "a worker outlived the build"
+    found |= _workers(proc.pid)[0]
+    assert [pid for pid, started in found.items() if _running(pid, started)] == [], "a lint process outlived the build"
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+def test_a_ctrl_c_while_a_lint_process_starts_is_raised_after_it_not_lost() -> None:
+    """The build records the fork server it started before a Ctrl-C lands, so it can stop it; none is dropped."""
+    reached_the_end = False
+    with pytest.raises(KeyboardInterrupt):
+        with lint._ctrl_c_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            reached_the_end = True  # not interrupted inside the block
+    assert reached_the_end
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
 
 
 def test_workers_start_before_rendering_only_when_lint_is_all_but_certain(tmp_path: Path) -> None:
