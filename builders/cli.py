@@ -6,9 +6,9 @@ the limits, and only then write. Problems the user can fix are BuildErrors:
 printed as a paragraph, no traceback, non-zero exit.
 
 Speed: cfn-lint runs only for templates whose verdict is not in the lint
-cache (builders.lintcache), in worker processes (builders.lint); a rebuild
+cache (builders.build.lintcache), in worker processes (builders.build.lint); a rebuild
 whose inputs and files are as the last build left them prints that build's
-summary without rendering (builders.buildstamp). Heavy modules (rich,
+summary without rendering (builders.build.buildstamp). Heavy modules (rich,
 pydantic, troposphere) are imported inside the functions that need them, so
 that path, and `--help`, pay for none of them.
 """
@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from builders import buildstamp, limits, lint, output
+from builders.build import buildstamp, limits, lint, output
+from builders.docs import output as docs_output
 from builders.errors import BuildError, ConfigError
 
 if TYPE_CHECKING:
@@ -29,11 +30,11 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
+    from builders.build.lint import LintPool, Problem
+    from builders.build.lintcache import LintCache
+    from builders.build.pipeline import Artifact
     from builders.config import EnvConfig
-    from builders.generated import GeneratedFile
-    from builders.lint import LintPool, Problem
-    from builders.lintcache import LintCache
-    from builders.pipeline import Artifact
+    from builders.docs.generated import GeneratedFile
 
 
 def run(
@@ -50,7 +51,7 @@ def run(
     verbose: bool = False,
 ) -> int:
     """One command of build.py; its exit status. `cache=False` lints everything and neither reads nor writes stamps."""
-    from builders import lintcache
+    from builders.build import lintcache
 
     lint_cache = lintcache.open_cache(enabled=cache)
     request = list(dict.fromkeys(envs))
@@ -85,15 +86,15 @@ def run(
         linted = linting.linted
         _limits(artifacts)
         docs = _docs(out_dir, configs, artifacts, all_envs)
-        changes = output.doc_changes(*docs) if docs else []  # lays out stale diagrams before anything is written
-        touched = output.write(out_dir, artifacts, all_envs) + output.apply_doc_changes(changes)
+        changes = docs_output.doc_changes(*docs) if docs else []  # lays out stale diagrams before anything is written
+        touched = output.write(out_dir, artifacts, all_envs) + docs_output.apply_doc_changes(changes)
         rows = _rows(artifacts)
         summary = _summary(out_dir, sorted({a.env or "bootstrap" for a in artifacts}), rows, linted, touched, started)
         _print(summary + ([f"linted: {', '.join(linted)}"] if verbose and linted else []), quiet)
         if stamp_root is not None and inputs is not None:
             _stamp(stamp_root, inputs, request, params_dir, out_dir, artifacts, docs, rows)
         if cost:
-            from builders import cost as costing  # only when asked: --help and plain builds skip the import
+            from builders.docs import cost as costing  # only when asked: --help and plain builds skip the import
 
             costing.show(out, artifacts)
         if action in {"deploy", "plan"}:
@@ -115,7 +116,8 @@ def _unchanged(
     """Print the last build's summary and say True when neither its inputs nor its files have changed since."""
     if stamp is None or stamp.inputs != inputs:
         return False
-    if stamp.files != buildstamp.snapshot(out_dir, with_docs=not request and output.docs_root(out_dir) is not None):
+    with_docs = not request and docs_output.docs_root(out_dir) is not None
+    if stamp.files != buildstamp.snapshot(out_dir, with_docs=with_docs):
         return False
     _print(_summary(out_dir, stamp.envs, stamp.rows, [], [], started, stamped=True), quiet)
     return True
@@ -151,7 +153,7 @@ def _stamp(
     rows: list[buildstamp.Row],
 ) -> None:
     """Record this build for the next one, unless a file it owns is not what it wrote (edited meanwhile)."""
-    from builders.generated import Page
+    from builders.docs.generated import Page
 
     files = buildstamp.snapshot(out_dir, with_docs=docs is not None)
     expected = {f"{out_dir.resolve().name}/{a.relpath}": a.text for a in artifacts}
@@ -196,7 +198,8 @@ def _render(
     environment's files as soon as they exist, so that cfn-lint can start on
     them while the next environment renders.
     """
-    from builders import params, pipeline
+    from builders import params
+    from builders.build import pipeline
 
     known = params.environments(params_dir)
     all_envs = not envs
@@ -232,12 +235,12 @@ def _docs(
     environments (or into an output folder with no README.md beside it)
     leaves them alone; `python build.py` and `--check` of all do them.
     """
-    root = output.docs_root(out_dir)
+    root = docs_output.docs_root(out_dir)
     if not all_envs or root is None:
         return None
-    from builders import generated
+    from builders.docs import generated
 
-    return root, generated.files(configs, artifacts, output.read_readme(root))
+    return root, generated.files(configs, artifacts, docs_output.read_readme(root))
 
 
 def _check(
@@ -248,7 +251,7 @@ def _check(
     all_envs: bool,
     docs: tuple[Path, list[GeneratedFile]] | None = None,
 ) -> int:
-    problems = output.stale(out_dir, artifacts, all_envs) + (output.stale_docs(*docs) if docs else [])
+    problems = output.stale(out_dir, artifacts, all_envs) + (docs_output.stale_docs(*docs) if docs else [])
     if problems:
         err.print(
             f"[bold red]stale:[/] {len(problems)} file(s) differ from a fresh build; run `python build.py` and commit:"

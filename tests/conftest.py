@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from cfnlint.decode.decode import decode_str
 
-from builders.readback import props, ref, resources  # noqa: F401 - the tests' template readers
+from builders.docs.readback import props, ref, resources  # noqa: F401 - the tests' template readers
 
 REPO = Path(__file__).resolve().parent.parent
 PARAMS = REPO / "params"
@@ -66,7 +66,7 @@ def committed_copy(tmp_path: Path) -> Path:
 def _session_build_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Builds in tests keep lint verdicts and build stamps in this session's own folder, never the repository's
     .cache/ (so they neither trust nor pollute it); tests about the cache point it elsewhere themselves."""
-    from builders.lintcache import ENV_VAR
+    from builders.build.lintcache import ENV_VAR
 
     before = os.environ.get(ENV_VAR)
     os.environ[ENV_VAR] = str(tmp_path_factory.mktemp("build-cache"))
@@ -78,7 +78,7 @@ def _session_build_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 class CleanLintPool:
-    """A stand-in for builders.lint.LintPool that finds every template clean without running cfn-lint."""
+    """A stand-in for builders.build.lint.LintPool that finds every template clean without running cfn-lint."""
 
     submitted: list[str] = []  # the relpaths are unknown here: the texts, in order, of the last pool made
 

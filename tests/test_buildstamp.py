@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from builders import buildstamp, cli, lint, lintcache
+from builders import cli
+from builders.build import buildstamp, lint, lintcache
 from tests.conftest import PARAMS, REPO, CleanLintPool, tree_digest
 
 STAMPED = "nothing re-rendered"

@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from builders import cost, params, pipeline
+from builders import params
+from builders.build import pipeline
+from builders.build.pipeline import Artifact
 from builders.config import EnvConfig
+from builders.docs import cost
 from builders.errors import BuildError
-from builders.pipeline import Artifact
 from tests.conftest import PARAMS, REPO, run_build
 
 PRICES = cost.load_prices()
@@ -213,7 +215,9 @@ def test_markdown_has_a_row_per_environment_with_its_totals() -> None:
 _SCRIPT = """
 from pathlib import Path
 from rich.console import Console
-from builders import cost, params, pipeline
+from builders import params
+from builders.docs import cost
+from builders.build import pipeline
 configs = [params.load(Path("params") / f"{env}.yaml") for env in ("dev", "staging", "prod")]
 artifacts = [a for cfg in configs for a in pipeline.render(cfg)]
 print(cost.markdown(cost.show(Console(width=200, force_terminal=False), artifacts)))
@@ -260,7 +264,7 @@ def test_cost_is_refused_with_check() -> None:
 
 def test_help_does_not_import_the_cost_module() -> None:
     probe = "import sys, build\ntry:\n    build.main(['--help'])\nexcept SystemExit:\n    pass\n"
-    probe += "print('builders.cost' in sys.modules, 'builders.cli' in sys.modules)"
+    probe += "print('builders.docs.cost' in sys.modules, 'builders.cli' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60, check=True
     )

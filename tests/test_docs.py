@@ -1,7 +1,7 @@
 """README.md's generated sections and docs/<env>.svg: committed = fresh, and drawn from the templates.
 
 Expectations are read from the template dicts (and the params files) here,
-independently of builders/docs.py and builders/diagram.py, so a table or a
+independently of builders/docs/readme.py and builders/docs/diagram.py, so a table or a
 diagram that says something the templates do not fails.
 """
 
@@ -19,10 +19,14 @@ from typing import Any
 import pytest
 import yaml
 
-from builders import diagram, docs, generated, output, params, pipeline
+from builders import params
+from builders.build import pipeline
+from builders.build.pipeline import Artifact
 from builders.config import EnvConfig
+from builders.docs import diagram, generated
+from builders.docs import output as docs_output
+from builders.docs import readme as docs
 from builders.errors import BuildError
-from builders.pipeline import Artifact
 from tests.conftest import ENVS, PARAMS, REPO, TEMPLATES, props, ref, resources, run_build, template, tree_digest
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -134,13 +138,13 @@ def test_writing_restores_exactly_the_stale_docs(repo_copy: Path) -> None:
     configs, artifacts = _committed_inputs()
     files = generated.files(configs, artifacts, readme.read_text())
 
-    touched = output.apply_doc_changes(output.doc_changes(repo_copy, files))
+    touched = docs_output.apply_doc_changes(docs_output.doc_changes(repo_copy, files))
 
     assert sorted(Path(t).name for t in touched) == ["README.md", "dev.svg"]
     assert readme.read_text() == _readme()
     assert (repo_copy / "docs" / "dev.svg").read_text() == (REPO / "docs" / "dev.svg").read_text()
     assert untouched.stat().st_mtime_ns == mtime, "a current diagram was rewritten"
-    assert output.stale_docs(repo_copy, files) == []
+    assert docs_output.stale_docs(repo_copy, files) == []
 
 
 def test_a_build_of_some_environments_leaves_the_docs_alone(repo_copy: Path) -> None:
@@ -438,7 +442,7 @@ def test_help_and_the_build_module_do_not_import_graphviz() -> None:
         "sys.argv = ['build.py', '--help']\n"
         "try:\n    runpy.run_path('build.py', run_name='__main__')\nexcept SystemExit:\n    pass\n"
         "import builders.cli\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'graphviz' or m == 'builders.diagram'))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'graphviz' or m == 'builders.docs.diagram'))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

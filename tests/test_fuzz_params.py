@@ -21,7 +21,8 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from builders import cli, params, pipeline
+from builders import cli, params
+from builders.build import pipeline
 from builders.config import EnvConfig
 from builders.errors import BuildError, ConfigError
 from tests.conftest import PARAMS, TEMPLATES, tree_digest

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from builders import limits
+from builders.build import limits
 from tests.conftest import PARAMS, run_build, tree_digest
 
 
@@ -49,7 +49,7 @@ def test_an_account_wide_template_must_fit_the_inline_limit() -> None:
 
 
 def test_the_account_wide_templates_are_checked_as_inline() -> None:
-    from builders import pipeline
+    from builders.build import pipeline
 
     shared = pipeline.render_shared("us-east-1")
     assert shared and all(a.usage is not None and a.usage.inline for a in shared)

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from troposphere import Template, ec2
 
-from builders import cli, limits, lintcache, root
-from builders import lint as lint_module
-from builders.lint import lint
+from builders import cli, root
+from builders.build import limits, lintcache
+from builders.build import lint as lint_module
+from builders.build.lint import lint
 from tests.conftest import ENVS, PARAMS, TEMPLATES, CleanLintPool, tree_digest
 
 STACKS = ("root", "network", "storage", "database", "compute")

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 from troposphere import Template, ec2
 
-from builders import cli, lint, lintcache, root
+from builders import cli, root
+from builders.build import lint, lintcache
 from tests.conftest import PARAMS, REPO, run_build, tree_digest
 
 LINTED = re.compile(r"lint clean \((\d+) linted, (\d+) cached\)")
@@ -342,7 +343,10 @@ def test_the_key_changes_with_the_template_the_region_cfnlintrc_cfn_lint_and_the
 
 
 def test_the_cfn_lint_version_is_read_without_importing_it() -> None:
-    code = "import sys; from builders import lintcache; print(lintcache.cfn_lint_version(), 'cfnlint' in sys.modules)"
+    code = (
+        "import sys; from builders.build import lintcache; "
+        "print(lintcache.cfn_lint_version(), 'cfnlint' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     from importlib.metadata import version
 
@@ -478,7 +482,7 @@ def test_a_ctrl_c_while_a_lint_process_starts_is_raised_after_it_not_lost() -> N
 
 
 def test_workers_start_before_rendering_only_when_lint_is_all_but_certain(tmp_path: Path) -> None:
-    from builders import buildstamp
+    from builders.build import buildstamp
 
     empty = lintcache.open_cache(environ={lintcache.ENV_VAR: str(tmp_path)})
     assert cli._expected_lint(empty, None, "inputs") == lint.cores(), "nothing cached: everything will be linted"

@@ -8,7 +8,8 @@ import jsonschema
 import pytest
 import yaml
 
-from builders import params, schema
+from builders import params
+from builders.build import schema
 from tests.conftest import ENVS, PARAMS
 
 
@@ -17,7 +18,7 @@ def _schema() -> dict:
 
 
 def test_the_committed_schema_is_what_the_model_makes() -> None:
-    assert (PARAMS / schema.SCHEMA_FILE).read_text() == schema.text(), "run `python -m builders.schema`"
+    assert (PARAMS / schema.SCHEMA_FILE).read_text() == schema.text(), "run `python -m builders.build.schema`"
 
 
 def test_check_exits_non_zero_on_a_stale_schema(tmp_path) -> None:

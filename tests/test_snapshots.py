@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from builders import params, pipeline
+from builders import params
+from builders.build import pipeline
 from tests.conftest import ENVS, PARAMS, TEMPLATES, run_build, tree_digest
 
 

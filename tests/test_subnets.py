@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from builders import params, pipeline, subnets
+from builders import params, subnets
+from builders.build import pipeline
 from builders.subnets import TIERS
 from tests.conftest import PARAMS, props, resources
 

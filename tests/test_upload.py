@@ -13,8 +13,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from builders.build.limits import MAX_BODY_INLINE
 from builders.deploy import upload
-from builders.limits import MAX_BODY_INLINE
 
 BUCKET = "artifacts"
 

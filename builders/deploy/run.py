@@ -19,12 +19,12 @@ from rich.table import Table
 
 from builders import bootstrap
 from builders import iam as policies
+from builders.build.pipeline import Artifact
 from builders.config import EnvConfig
 from builders.deploy import changeset, guard, preview, upload
 from builders.deploy.aws import Aws, Target, aws_errors, describe_error, error_code
 from builders.deploy.follow import follow, is_terminal, succeeded
 from builders.errors import BuildError
-from builders.pipeline import Artifact
 from builders.tags import tag_dict
 
 PREFIX = "nlsql"

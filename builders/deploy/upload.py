@@ -13,8 +13,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from builders.limits import MAX_BODY_INLINE
-from builders.pipeline import Artifact
+from builders.build.limits import MAX_BODY_INLINE
+from builders.build.pipeline import Artifact
 
 
 def key_for(env: str, filename: str, text: str) -> str:

@@ -35,7 +35,7 @@ from builders.errors import BuildError
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
 
-CONFIG_FILE = Path(__file__).resolve().parent.parent / ".cfnlintrc"
+CONFIG_FILE = Path(__file__).resolve().parents[2] / ".cfnlintrc"
 
 # A finding before it is placed in a file: (line, rule id, message). What workers return and the cache stores,
 # since the same template text may be written to different paths (--out).
@@ -135,7 +135,7 @@ def _ready() -> None:
     """A task that does nothing: submitting it starts a spawned worker, which gets ready (warm) meanwhile."""
 
 
-SERVER_MODULE = "builders.lintserver"  # imported by the fork server: see builders/lintserver.py
+SERVER_MODULE = "builders.build.lintserver"  # imported by the fork server: see builders/build/lintserver.py
 
 
 def _forkserver() -> bool:

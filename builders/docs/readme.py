@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from builders.app import SERVICES
+from builders.build.pipeline import Artifact
 from builders.config import EnvConfig
+from builders.docs.readback import Doc, Stacks, az_index, by_env, props, ref, resources, service_suffix
 from builders.errors import BuildError
 from builders.naming import az_letter, logical_id
-from builders.pipeline import Artifact
-from builders.readback import Doc, Stacks, az_index, by_env, props, ref, resources, service_suffix
 
 README = "README.md"
 # Column order: the promotion path of an image; other environments follow, alphabetically.
@@ -110,8 +110,8 @@ def _only(envs: list[str], everywhere: list[str]) -> str:
 
 
 def architecture(sources: Sources) -> str:
-    """One diagram per environment, drawn from its templates by builders.diagram."""
-    from builders.diagram import svg_path  # the path only; graphviz is imported when a diagram is drawn
+    """One diagram per environment, drawn from its templates by builders.docs.diagram."""
+    from builders.docs.diagram import svg_path  # the path only; graphviz is imported when a diagram is drawn
 
     lines = []
     for env in sources.envs:
@@ -558,8 +558,8 @@ def outputs(sources: Sources) -> str:
 
 # Marker name -> the function that makes that README section. Add a section here and put its markers in README.md.
 def costs(sources: Sources) -> str:
-    """The monthly estimate per environment (builders/cost.py), from the same artifacts."""
-    from builders import cost
+    """The monthly estimate per environment (builders/docs/cost.py), from the same artifacts."""
+    from builders.docs import cost
 
     estimates = {e.env: e for e in cost.estimate(sources.artifacts, cost.load_prices())}
     return cost.markdown(estimates[env] for env in sources.envs)

@@ -3,12 +3,12 @@
 multiprocessing's fork server can only be told which modules to import
 (set_forkserver_preload), so importing this one is the warm-up: every
 worker forked afterwards starts with cfn-lint imported and its rules
-loaded (builders.lint.LintPool). A failure here is not reported: the
+loaded (builders.build.lint.LintPool). A failure here is not reported: the
 server swallows it, and each worker then runs the same warm-up itself,
 where an error breaks the pool and the build says so.
 """
 
-from builders import lint
+from builders.build import lint
 
 try:
     lint.warm()

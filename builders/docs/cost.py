@@ -26,10 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rich.console import Console
 from rich.table import Table
 
+from builders.build.pipeline import Artifact
+from builders.docs.readback import props
 from builders.errors import BuildError
 from builders.params import _StrictLoader
-from builders.pipeline import Artifact
-from builders.readback import props
 
 PRICES_FILE = "prices.yaml"
 Usd = Annotated[float, Field(ge=0)]
@@ -142,7 +142,7 @@ class Prices(_Model):
 
 def default_path() -> Path:
     """The price file shipped inside the package (package data), so an installed copy finds it too."""
-    return Path(str(resources.files("builders") / PRICES_FILE))
+    return Path(str(resources.files("builders.docs") / PRICES_FILE))
 
 
 def load_prices(path: Path | None = None) -> Prices:

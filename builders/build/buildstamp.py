@@ -2,7 +2,7 @@
 
 A build's output is a function of its inputs: the params files, the code
 that renders them (builders/ and build.py, the installed packages, Python),
-what lint judges them by (builders.lintcache's salt), and what it was asked
+what lint judges them by (builders.build.lintcache's salt), and what it was asked
 (which environments, from where, into where). When a build succeeds it
 records a hash of those inputs, its summary, and the hash of every file it
 owns on disk (templates, and with all environments README.md and docs/*.svg).
@@ -15,7 +15,7 @@ package upgrade, a hand-edited template, an edit anywhere in README.md, a
 file added to or removed from the output folder) is a miss, and the build
 runs in full.
 
-Stamps live in the cache folder (builders.lintcache.cache_root) under
+Stamps live in the cache folder (builders.build.lintcache.cache_root) under
 `builds/`, one per (params folder, output folder, environments asked for);
 a stamp that cannot be read is a miss, and one that cannot be written is
 skipped. `--check` never reads them: it always renders and compares.
@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builders import output
+from builders.build import output
 
 FORMAT = 1
 SUBDIR = "builds"
-CODE_ROOTS = (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "build.py")
+CODE_ROOTS = (Path(__file__).resolve().parents[1], Path(__file__).resolve().parents[2] / "build.py")
 DIST_SUFFIXES = (".dist-info", ".egg-info", ".egg-link", ".pth")
 
 
@@ -102,7 +102,7 @@ def inputs_digest(params_dir: Path, lint_salt: str) -> str:
 
 
 def _owned(folder: Path) -> list[Path]:
-    """The files the build owns in one folder of the output (what builders.output writes, removes or reports)."""
+    """The files the build owns in one folder of the output (what builders.build.output writes, removes or reports)."""
     if not folder.is_dir():
         return []
     return [p for p in folder.iterdir() if p.is_file() and p.suffix in output.OWNED_SUFFIXES]

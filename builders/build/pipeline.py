@@ -1,6 +1,6 @@
 """One environment's config in, its files out: the pure half of a build.
 
-Nothing here touches the disk; `builders.output` writes, `builders.lint`
+Nothing here touches the disk; `builders.build.output` writes, `builders.build.lint`
 lints. Keeping this pure is what lets `--check`, the tests and the benchmark
 produce exactly the bytes a build would write.
 """
@@ -13,10 +13,10 @@ from typing import Any
 from troposphere import Template
 
 from builders import bootstrap, github, root
+from builders.build.limits import Usage, usage
+from builders.build.render import template_dict, to_json, to_yaml
 from builders.config import EnvConfig
 from builders.errors import BuildError
-from builders.limits import Usage, usage
-from builders.render import template_dict, to_json, to_yaml
 
 PARAMETERS_FILE = "parameters.json"
 

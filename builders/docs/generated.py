@@ -2,7 +2,7 @@
 
 They describe every environment at once, so they are made only by a build
 of all environments. `files()` is pure (configs, artifacts and the current
-README text in, file contents out); `builders.output` reads and writes. A
+README text in, file contents out); `builders.docs.output` reads and writes. A
 diagram's bytes need a layout run, so a Diagram carries its DOT source and
 is rendered only when the committed SVG's stamp says it is out of date:
 `--check` never lays anything out.
@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from builders import diagram, docs
+from builders.build.pipeline import Artifact
 from builders.config import EnvConfig
-from builders.pipeline import Artifact
+from builders.docs import diagram
+from builders.docs import readme as docs
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 cfn-lint is nearly all of a cold build's time, and its verdict on a template
 is a function of: the template's text, the region it is linted for,
-cfn-lint's version, the `.cfnlintrc`, and `builders/lint.py` (which decides
+cfn-lint's version, the `.cfnlintrc`, and `builders/build/lint.py` (which decides
 how cfn-lint is called and what is kept of its matches). An entry's name is a
 hash of all five; it holds the problems without a path, because the same
 text may be written under another `--out`. Failing verdicts are cached too:
@@ -29,13 +29,13 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
-from builders import lint
-from builders.lint import Problem
-from builders.output import write_atomic
+from builders.build import lint
+from builders.build.lint import Problem
+from builders.build.output import write_atomic
 
 ENV_VAR = "NLSQL_CACHE_DIR"
 OFF = "off"
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / ".cache"
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / ".cache"
 SUBDIR = "cfn-lint"
 FORMAT = 1  # bump when an entry's layout changes
 

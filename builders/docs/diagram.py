@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING
 
 from builders import database, storage
 from builders.app import SERVICES
+from builders.docs.readback import Doc, Stacks, Subnet, az_index, props, ref, resources, service_suffix
 from builders.errors import BuildError
 from builders.naming import az_letter, logical_id
-from builders.readback import Doc, Stacks, Subnet, az_index, props, ref, resources, service_suffix
 
 if TYPE_CHECKING:
     import graphviz

@@ -7,8 +7,8 @@ file) and pre-commit's check-jsonschema hook check the same keys, types and
 ranges the loader does. The rules that span fields (subnets inside the VPC,
 AZs the region has) are beyond a schema: the loader still has the last word.
 
-    python -m builders.schema           write params/schema.json if it changed
-    python -m builders.schema --check   exit 1 if the committed schema is stale
+    python -m builders.build.schema           write params/schema.json if it changed
+    python -m builders.build.schema --check   exit 1 if the committed schema is stale
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from builders.config import EnvConfig
 
 SCHEMA_FILE = "schema.json"
 MODELINE = f"# yaml-language-server: $schema={SCHEMA_FILE}"
-PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
+PARAMS_DIR = Path(__file__).resolve().parents[2] / "params"
 
 
 def schema() -> dict[str, Any]:
@@ -41,7 +41,7 @@ def text() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m builders.schema", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m builders.build.schema", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the committed schema is stale")
     parser.add_argument("--params-dir", type=Path, default=PARAMS_DIR)
     args = parser.parse_args(argv)
@@ -53,10 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.check:
         print(
-            f"stale: {path} differs from the config model; run `python -m builders.schema` and commit", file=sys.stderr
+            f"stale: {path} differs from the config model; run `python -m builders.build.schema` and commit",
+            file=sys.stderr,
         )
         return 1
-    from builders.output import write_atomic
+    from builders.build.output import write_atomic
 
     write_atomic(path, fresh)
     print(f"wrote {path}")

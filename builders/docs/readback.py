@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from builders import network
-from builders.pipeline import PARAMETERS_FILE, Artifact
+from builders.build.pipeline import PARAMETERS_FILE, Artifact
 from builders.subnets import TIERS, Tier
 
 Doc = dict[str, Any]
