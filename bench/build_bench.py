@@ -9,7 +9,7 @@ wall time, peak memory and how many templates cfn-lint had to lint, for:
   no stamp   the same again without the stamp: render, compare, every lint verdict from the cache
   one layer  after one value of a temp copy of params/prod.yaml that only prod's compute stack shows
   check      `build.py --check` (render and compare, no lint): what pre-commit pays
-  cdk synth  the anchor, /work/shared/anchors/cdk-prod (its run.sh; installed on first use)
+  cdk synth  the anchor, ../shared/anchors/cdk-prod beside the repository (its run.sh; installed on first use)
 
 Each round runs every figure once, side by side, in its own temp folder (a
 copy of params/, README.md and docs/ beside an empty templates/, so a build
@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-ANCHOR = Path("/work/shared/anchors/cdk-prod")
+ANCHOR = REPO.parent / "shared" / "anchors" / "cdk-prod"  # beside the repository, as the README names it
 LINTED = re.compile(r"\((\d+) linted, (\d+) cached\)")
 # One value only prod's compute stack shows (the API service's autoscaling maximum).
 ONE_LAYER = ("    max_count: 6\n", "    max_count: 7\n")
