@@ -32,6 +32,7 @@ from builders.errors import BuildError
 from builders.params import _StrictLoader
 
 PRICES_FILE = "prices.yaml"
+PRICES_PATH = f"{__package__.replace('.', '/')}/{PRICES_FILE}"  # as the README names it: follows a move
 Usd = Annotated[float, Field(ge=0)]
 
 
@@ -518,5 +519,5 @@ def markdown(estimates: Iterable[Estimate], top: int = 3) -> str:
         rows.append(f"| {est.env} | {_money(est.total_min)} | {_money(est.total_max)} | {names} |")
     if estimates:
         p = estimates[0].prices
-        rows += ["", f"{p.region} on-demand list prices as of {p.date}; assumptions in `builders/{PRICES_FILE}`."]
+        rows += ["", f"{p.region} on-demand list prices as of {p.date}; assumptions in `{PRICES_PATH}`."]
     return "\n".join(rows) + "\n"
