@@ -18,7 +18,10 @@ deploys nothing. Lint verdicts and a stamp of the last build are kept in
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -26,6 +29,50 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 STARTED = time.perf_counter()
 ACTIONS = ("deploy", "plan", "status", "follow", "delete")
+
+
+# The import name of each package build.py needs, and the distribution that installs it (setup.cfg).
+DISTRIBUTIONS = {
+    "troposphere": "troposphere",
+    "awacs": "awacs",
+    "cfnlint": "cfn-lint",
+    "yaml": "PyYAML",
+    "boto3": "boto3",
+    "botocore": "boto3",
+    "pydantic": "pydantic",
+    "rich": "rich",
+    "graphviz": "graphviz",
+    "graphviz_pure": "graphviz-pure",
+}
+STDOUT_ERRNOS = {errno.ENOSPC, errno.EPIPE, errno.EIO, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _endpoint_url(value: str) -> str:
+    """An http(s) URL with a host, or argparse's one-line usage error (exit 2) saying what is wrong."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parses the port: 'http://host:x' raises here
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a URL ({exc}); e.g. http://127.0.0.1:5000") from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an http:// or https:// URL with a host; e.g. http://127.0.0.1:5000"
+        )
+    return value
+
+
+def _missing_package(exc: ModuleNotFoundError) -> str | None:
+    """One paragraph for a dependency this Python lacks (build.py run outside the venv), or None if it is ours."""
+    top = (exc.name or "").split(".")[0]
+    if top not in DISTRIBUTIONS:
+        return None
+    return (
+        f"error: build.py needs the package {DISTRIBUTIONS[top]!r} (module {top!r}), which this Python "
+        f"({sys.executable}) does not have. Run it with the project's virtualenv, `.venv/bin/python build.py`, "
+        f"or create that first: `python3 -m venv .venv && .venv/bin/pip install -e .` (README, first command)."
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,7 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     aws.add_argument("--role-arn", metavar="ARN", help="CloudFormation's service role for the change sets (e.g. in CI)")
     aws.add_argument("--region", help="AWS region (default: the params file's region)")
     aws.add_argument("--profile", help="AWS profile from ~/.aws/config")
-    aws.add_argument("--endpoint-url", metavar="URL", help="an AWS-compatible endpoint, e.g. a local moto server")
+    aws.add_argument(
+        "--endpoint-url", metavar="URL", type=_endpoint_url, help="an AWS-compatible endpoint, e.g. a local moto server"
+    )
     return parser
 
 
@@ -84,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--check cannot be combined with --{action}")
     if args.cost and (args.check or action in {"status", "follow", "delete"}):
         parser.error(f"--cost estimates what a build renders; it cannot be combined with --{action or 'check'}")
-    from builders.cli import run  # after argparse, so --help does not pay for the imports
+    from builders.cli import on_sigterm, run  # after argparse, so --help does not pay for the imports
 
+    signal.signal(signal.SIGTERM, on_sigterm)  # SIGTERM unwinds like Ctrl-C: temp files removed, the truth told
     return run(
         envs=args.envs,
         check=args.check,
@@ -104,9 +154,23 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         status = main()
+        sys.stdout.flush()
     except KeyboardInterrupt:  # Ctrl-C while Python imports, before run() takes it over (it says what was written)
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except ModuleNotFoundError as exc:
+        message = _missing_package(exc)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.filename is not None or exc.errno not in STDOUT_ERRNOS:
+            raise
+        # Standard output is full or gone (`> /dev/full`, a closed pipe): say so once, where it can be seen.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"error: cannot write to standard output: {exc.strerror}", file=sys.stderr)
+        sys.exit(1)
     # The interpreter's last collections at exit would walk every object the build made (a tenth of a second
     # of a full build); frozen objects are skipped, and the memory goes back to the system with the process.
     gc.freeze()

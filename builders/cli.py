@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from builders.build import buildstamp, limits, lint, output
+from builders.build import buildstamp, limits, lint, output, transaction
+from builders.build.transaction import Interrupted
 from builders.docs import output as docs_output
 from builders.errors import BuildError, ConfigError
 
@@ -35,6 +36,11 @@ if TYPE_CHECKING:
     from builders.build.pipeline import Artifact
     from builders.config import EnvConfig
     from builders.docs.generated import GeneratedFile
+
+
+def on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM raises Interrupted, which unwinds like Ctrl-C: temp files removed, the write rolled back."""
+    raise Interrupted
 
 
 def run(
@@ -56,40 +62,49 @@ def run(
     lint_cache = lintcache.open_cache(enabled=cache)
     request = list(dict.fromkeys(envs))
     stamp_root = lintcache.cache_root() if cache and not (check or action or cost) else None
-    inputs, stamp = None, None
+    inputs, stamp, sources = None, None, None
     if stamp_root is not None:
         try:
-            inputs = buildstamp.inputs_digest(params_dir, lint_cache.salt)
+            sources = _read_params(params_dir, request)
+            inputs = buildstamp.inputs_digest(sources, lint_cache.salt)
             stamp = buildstamp.load(stamp_root, params_dir, out_dir, request)
             if _unchanged(stamp, inputs, request, out_dir, quiet, started):
                 return 0
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Interrupted) as exc:
             print("interrupted; nothing was written", file=sys.stderr)
-            return 130
+            return _interrupted_code(exc)
     expected = 0 if check or action in {"status", "follow", "delete"} else _expected_lint(lint_cache, stamp, inputs)
 
-    from rich.console import Console  # here, not at the top: an unchanged rebuild prints without it
+    from rich.markup import escape  # here, not at the top: an unchanged rebuild prints without rich
 
-    out = Console(highlight=False, quiet=quiet)
-    err = Console(stderr=True, highlight=False)
+    out = _console(quiet=quiet)
+    err = _console(stderr=True)
+    written: list[str] | None = None  # what this build changed on disk, once its write is done
     try:
         if action in {"status", "follow", "delete"}:
             from builders import params
 
-            return _aws_command(action, params.load(params.params_path(params_dir, envs[0])), aws, out)
+            path = params.params_path(params_dir, envs[0])
+            return _aws_command(action, params.load(path), aws, out)
+        owned, docs_root = _preflight(envs, params_dir, out_dir)
         if check:
-            artifacts, all_envs, configs = _render(envs, params_dir)
-            return _check(out, err, out_dir, artifacts, all_envs, _docs(out_dir, configs, artifacts, all_envs))
+            artifacts, all_envs, configs = _render(envs, params_dir, sources)
+            docs = _docs(docs_root, configs, artifacts, all_envs)
+            return _check(out, err, out_dir, artifacts, all_envs, owned, docs)
         with _Lint(lint_cache, err, expected) as linting:
-            artifacts, all_envs, configs = _render(envs, params_dir, linting.add)
+            artifacts, all_envs, configs = _render(envs, params_dir, sources, linting.add)
             linting.check(artifacts, out_dir)
         linted = linting.linted
         _limits(artifacts)
-        docs = _docs(out_dir, configs, artifacts, all_envs)
+        docs = _docs(docs_root, configs, artifacts, all_envs)
+        todo = output.plan(out_dir, artifacts, all_envs, owned)
         changes = docs_output.doc_changes(*docs) if docs else []  # lays out stale diagrams before anything is written
-        touched = output.write(out_dir, artifacts, all_envs) + docs_output.apply_doc_changes(changes)
+        stale_temps = todo.leftovers + (docs_output.doc_leftovers(docs[0]) if docs else [])
+        written = transaction.apply(todo.changes + changes)
+        written += _remove_leftovers(stale_temps)
         rows = _rows(artifacts)
-        summary = _summary(out_dir, sorted({a.env or "bootstrap" for a in artifacts}), rows, linted, touched, started)
+        summary = _summary(out_dir, sorted({a.env or "bootstrap" for a in artifacts}), rows, linted, written, started)
+        summary += _left_alone(out_dir, todo.foreign)
         _print(summary + ([f"linted: {', '.join(linted)}"] if verbose and linted else []), quiet)
         if stamp_root is not None and inputs is not None:
             _stamp(stamp_root, inputs, request, params_dir, out_dir, artifacts, docs, rows)
@@ -102,12 +117,95 @@ def run(
 
             return deploying.deploy(configs[envs[0]], artifacts, _options(configs[envs[0]], action, aws), out)
     except BuildError as exc:
-        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        err.print("interrupted" if action else "interrupted; nothing was written")
-        return 130
+    except (KeyboardInterrupt, Interrupted) as exc:
+        err.print(_interrupted_message(action, written), soft_wrap=True)
+        return _interrupted_code(exc)
     return 0
+
+
+def _console(stderr: bool = False, quiet: bool = False) -> Console:
+    """A rich console that prints values exactly: no highlighting, no emoji codes (`:secret:` stays text).
+
+    When the stream is not a terminal, nothing is wrapped or cut at 80
+    columns: a log or a pipe gets each line whole, as it would be copied.
+    """
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 10_000
+    return Console(stderr=stderr, highlight=False, emoji=False, quiet=quiet, width=width, soft_wrap=width is not None)
+
+
+def _interrupted_code(exc: BaseException) -> int:
+    return Interrupted.exit_code if isinstance(exc, Interrupted) else 130
+
+
+def _interrupted_message(action: str | None, written: list[str] | None) -> str:
+    """What an interruption left behind, truthfully: nothing, or a complete write (listed)."""
+    if written is None:
+        return "interrupted; nothing was written" + (" and nothing was deployed" if action else "")
+    if not written:
+        return "interrupted (the build had finished: nothing needed writing)"
+    listed = "\n".join(f"  {path}" for path in written)
+    return f"interrupted after the build had written all of its {len(written)} changed file(s), complete:\n{listed}"
+
+
+def _read_params(params_dir: Path, request: list[str]) -> dict[str, bytes | None]:
+    """Each environment's params file as this build reads it (None: unreadable, so the build will fail on it).
+
+    The same bytes are hashed for the build record and then parsed, so the
+    record describes exactly what was rendered.
+    """
+    from builders import paramfiles
+
+    sources: dict[str, bytes | None] = {}
+    for env in request or paramfiles.environments(params_dir):
+        try:
+            path = params_dir / f"{env}{paramfiles.SUFFIX}"
+            sources[env] = paramfiles.read(path) if paramfiles.is_env_name(env) else None
+        except BuildError:
+            sources[env] = None
+    return sources
+
+
+def _preflight(envs: list[str], params_dir: Path, out_dir: Path) -> tuple[set[str] | None, Path | None]:
+    """Refuse an output folder the build must not write (before rendering); the files it owns there.
+
+    Also says where README.md and docs/ are when this build makes them
+    (all environments, with a README.md beside the output folder).
+    """
+    from builders import paramfiles
+    from builders.build import ownership, pipeline
+
+    layout = ownership.Layout(pipeline.SHARED_FILES, pipeline.ENV_FILES)
+    owned = ownership.check_out_dir(out_dir, params_dir, layout)
+    targets = [*layout.shared, ownership.MANIFEST]
+    targets += [f"{env}/{name}" for env in (envs or paramfiles.environments(params_dir)) for name in layout.per_env]
+    ownership.check_targets(out_dir, owned, targets)
+    root = docs_output.docs_root(out_dir) if not envs else None
+    if root is not None:
+        docs_output.check_docs_folder(root)
+    return owned, root
+
+
+def _remove_leftovers(paths: list[Path]) -> list[str]:
+    removed = []
+    for path in paths:
+        try:
+            path.unlink()
+            removed.append(f"{transaction.shown(path)} (left by an interrupted build: removed)")
+        except OSError:
+            pass
+    return removed
+
+
+def _left_alone(out_dir: Path, foreign: list[str]) -> list[str]:
+    if not foreign:
+        return []
+    lines = [f"left alone: {len(foreign)} file(s) under {transaction.shown(out_dir)} that build.py did not write:"]
+    return lines + [f"  {transaction.shown(out_dir / f)}" for f in foreign]
 
 
 def _unchanged(
@@ -189,7 +287,10 @@ def _aws_command(action: str, cfg: EnvConfig, aws: Any, out: Console) -> int:
 
 
 def _render(
-    envs: list[str], params_dir: Path, rendered: Callable[[list[Artifact]], None] | None = None
+    envs: list[str],
+    params_dir: Path,
+    sources: dict[str, bytes | None] | None = None,
+    rendered: Callable[[list[Artifact]], None] | None = None,
 ) -> tuple[list[Artifact], bool, dict[str, EnvConfig]]:
     """Every requested environment's files; all params errors at once, in one ConfigError.
 
@@ -208,7 +309,8 @@ def _render(
     messages, configs = [], {}
     for env in dict.fromkeys(envs or known):
         try:
-            configs[env] = params.load(params.params_path(params_dir, env))
+            data = (sources or {}).get(env)  # the bytes the build record hashed, when it read them
+            configs[env] = params.load(params.params_path(params_dir, env), data)
         except ConfigError as exc:
             messages.append(str(exc))
     if messages:
@@ -227,7 +329,7 @@ def _render(
 
 
 def _docs(
-    out_dir: Path, configs: dict[str, EnvConfig], artifacts: list[Artifact], all_envs: bool
+    root: Path | None, configs: dict[str, EnvConfig], artifacts: list[Artifact], all_envs: bool
 ) -> tuple[Path, list[GeneratedFile]] | None:
     """README.md's generated sections and docs/<env>.svg, or None when this build does not own them.
 
@@ -235,7 +337,6 @@ def _docs(
     environments (or into an output folder with no README.md beside it)
     leaves them alone; `python build.py` and `--check` of all do them.
     """
-    root = docs_output.docs_root(out_dir)
     if not all_envs or root is None:
         return None
     from builders.docs import generated
@@ -249,18 +350,25 @@ def _check(
     out_dir: Path,
     artifacts: list[Artifact],
     all_envs: bool,
+    owned: set[str] | None,
     docs: tuple[Path, list[GeneratedFile]] | None = None,
 ) -> int:
-    problems = output.stale(out_dir, artifacts, all_envs) + (docs_output.stale_docs(*docs) if docs else [])
+    problems = output.stale(out_dir, artifacts, all_envs, owned) + (docs_output.stale_docs(*docs) if docs else [])
+    envs = "" if all_envs else " " + " ".join(sorted({a.env for a in artifacts if a.env}))
+    foreign = output.plan(out_dir, artifacts, all_envs, owned).foreign
+    for line in _left_alone(out_dir, foreign):
+        err.print(line, markup=False)
     if problems:
         err.print(
-            f"[bold red]stale:[/] {len(problems)} file(s) differ from a fresh build; run `python build.py` and commit:"
+            f"[bold red]stale:[/] {len(problems)} file(s) differ from a fresh build; "
+            f"run `python build.py{envs}` and commit:"
         )
         for line in problems:
-            err.print(f"  {line}", soft_wrap=True)
+            err.print(f"  {line}", markup=False)
         return 1
     also = f" and {len(docs[1])} generated docs" if docs else ""
-    out.print(f"fresh: {len(artifacts)} files under {out_dir}{also} match a fresh build")
+    where = transaction.shown(out_dir)
+    out.print(f"fresh: {len(artifacts)} files under {where}{also} match a fresh build", markup=False)
     return 0
 
 
@@ -314,7 +422,7 @@ class _Lint:
                 self._verdicts[key] = problems
                 self._cache.put(key, problems)
         findings = [
-            lint.Finding(output.shown(out_dir / a.relpath), *problem)
+            lint.Finding(transaction.shown(out_dir / a.relpath), *problem)
             for a in artifacts
             if a.usage is not None
             for problem in self._verdicts[self._cache.key(a.text, a.region)] or []
@@ -379,7 +487,7 @@ def _summary(
         )
         for row in rows
     ]
-    lines = _table(f"templates under {output.shown(out_dir)}", header, cells)
+    lines = _table(f"templates under {transaction.shown(out_dir)}", header, cells)
     cached = len(rows) - len(linted)
     changed = f"{len(touched)} file(s) written" if touched else "nothing changed"
     if stamped:

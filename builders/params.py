@@ -9,19 +9,36 @@ the CLI can print it and exit without a traceback.
 from __future__ import annotations
 
 import difflib
-import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from builders.config import ENV_NAME_PATTERN, RENAMED, EnvConfig, Problem, cross_checks
+from builders import paramfiles
+from builders.config import RENAMED, EnvConfig, Problem, cross_checks
 from builders.errors import ConfigError
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys, which PyYAML would silently let the last one win."""
+    """SafeLoader that refuses duplicate keys (PyYAML lets the last one win) and aliases.
+
+    An alias (`*name`) is refused outright rather than expanded within a
+    budget: a params file is a few dozen keys that nobody needs to share,
+    and an expanding alias is how 1 KB of YAML becomes gigabytes ("billion
+    laughs"). The anchor alone (`&name`) is harmless and allowed.
+    """
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"YAML aliases (*{event.anchor}) are not allowed in this file; write the value out in full",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)  # type: ignore[no-any-return]
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -45,32 +62,39 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def environments(params_dir: Path) -> list[str]:
-    """The environments that have a params file, sorted."""
-    return sorted(p.stem for p in params_dir.glob("*.yaml"))
+environments = paramfiles.environments
 
 
 def params_path(params_dir: Path, env: str) -> Path:
     """The params file of `env`, or a ConfigError naming the environments that exist."""
     known = environments(params_dir)
-    path = params_dir / f"{env}.yaml"
-    if not re.match(ENV_NAME_PATTERN, env) or not path.is_file():
-        hint = difflib.get_close_matches(env, known, n=1)
-        suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+    path = params_dir / f"{env}{paramfiles.SUFFIX}"
+    if not paramfiles.is_env_name(env):
+        lower = env.lower().replace("_", "-").replace(" ", "-")
+        hint = f" Did you mean {lower!r}?" if paramfiles.is_env_name(lower) else ""
+        there = f" ({path} is ignored for that reason)" if path.exists() or path.is_symlink() else ""
+        raise ConfigError(
+            f"{env!r} is not a valid environment name{there}: names are {paramfiles.NAME_RULE}. "
+            f"Known environments: {', '.join(known) or 'none'}.{hint}"
+        )
+    if not path.exists() and not path.is_symlink():
+        close = difflib.get_close_matches(env, known, n=1)
+        suggestion = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(
             f"unknown environment {env!r}: there is no {path}. Known environments: "
-            f"{', '.join(known) or 'none'} (one params/<name>.yaml each; names are lowercase "
-            f"letters, digits and '-').{suggestion}"
+            f"{', '.join(known) or 'none'} (one params/<name>.yaml each).{suggestion}"
         )
     return path
 
 
-def load(path: Path) -> EnvConfig:
-    """Parse and validate one params file."""
+def load(path: Path, data: bytes | None = None) -> EnvConfig:
+    """Parse and validate one params file: its bytes as `paramfiles.read` gives them, or as given (already read)."""
+    data = paramfiles.read(path) if data is None else data
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the params file: {exc}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 (byte {data[exc.start]:#04x}); save it as UTF-8") from None
     try:
         doc = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:

@@ -20,10 +20,10 @@ import pytest
 import yaml
 
 from builders import params
-from builders.build import pipeline
+from builders.build import pipeline, transaction
 from builders.build.pipeline import Artifact
 from builders.config import EnvConfig
-from builders.docs import diagram, generated
+from builders.docs import diagram, generated, paths
 from builders.docs import output as docs_output
 from builders.docs import readme as docs
 from builders.errors import BuildError
@@ -138,7 +138,7 @@ def test_writing_restores_exactly_the_stale_docs(repo_copy: Path) -> None:
     configs, artifacts = _committed_inputs()
     files = generated.files(configs, artifacts, readme.read_text())
 
-    touched = docs_output.apply_doc_changes(docs_output.doc_changes(repo_copy, files))
+    touched = transaction.apply(docs_output.doc_changes(repo_copy, files))
 
     assert sorted(Path(t).name for t in touched) == ["README.md", "dev.svg"]
     assert readme.read_text() == _readme()
@@ -367,7 +367,7 @@ _IgnoreTags.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
 def _svg(env: str) -> ET.Element:
-    return ET.fromstring((REPO / diagram.svg_path(env)).read_text(encoding="utf-8").split("\n", 1)[1])
+    return ET.fromstring((REPO / paths.svg_path(env)).read_text(encoding="utf-8").split("\n", 1)[1])
 
 
 def _groups(svg: ET.Element, kind: str) -> dict[str, ET.Element]:
@@ -429,7 +429,7 @@ def test_diagram_flows_carry_the_template_s_ports(env: str) -> None:
 def test_svgs_carry_a_stamp_that_matches_their_dot_source() -> None:
     sources = _sources()
     for env in ENVS:
-        svg = (REPO / diagram.svg_path(env)).read_text(encoding="utf-8")
+        svg = (REPO / paths.svg_path(env)).read_text(encoding="utf-8")
         dot = diagram.dot_source(sources.stacks[env])
         assert diagram.is_current(svg, dot)
         assert not diagram.is_current(svg.replace("Aurora", "Aurora!", 1), dot), "a hand edit must count as stale"

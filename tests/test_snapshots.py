@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,11 @@ def test_check_lists_a_hand_edited_template_and_writes_nothing(committed_copy: P
     edited = committed_copy / "prod" / "network.yaml"
     edited.write_text(edited.read_text().replace("10.0.0.0/16", "10.9.0.0/16"))
     (committed_copy / "dev" / "storage.yaml").unlink()
-    (committed_copy / "dev" / "extra.yaml").write_text("Resources: {}\n")
+    (committed_copy / "dev" / "extra.yaml").write_text("Resources: {}\n")  # the user's: not the build's to judge
+    (committed_copy / "dev" / "old.yaml").write_text("Resources: {}\n")  # the build's once (in its manifest)
+    manifest = committed_copy / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**doc, "files": sorted([*doc["files"], "dev/old.yaml"])}, indent=2) + "\n")
     before = tree_digest(committed_copy)
 
     result = run_build("--check", "--out", committed_copy)
@@ -54,7 +59,10 @@ def test_check_lists_a_hand_edited_template_and_writes_nothing(committed_copy: P
     assert result.returncode == 1
     assert "prod/network.yaml: differs from a fresh build" in result.stderr
     assert "dev/storage.yaml: missing" in result.stderr
-    assert "dev/extra.yaml: no longer built" in result.stderr
+    assert "dev/old.yaml: no longer built" in result.stderr
+    assert "manifest.json: differs from a fresh build" in result.stderr
+    assert "left alone: 1 file(s)" in result.stderr and "dev/extra.yaml" in result.stderr
+    assert "dev/extra.yaml:" not in result.stderr
     assert "staging" not in result.stderr
     assert tree_digest(committed_copy) == before
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builders.build import output
+from builders.build import ownership, transaction
 
 FORMAT = 1
 SUBDIR = "builds"
@@ -90,38 +90,48 @@ def _packages() -> list[str]:
     return sorted(found)
 
 
-def inputs_digest(params_dir: Path, lint_salt: str) -> str:
-    """The hash of everything that decides what a build writes and whether lint passes it."""
+def inputs_digest(params: dict[str, bytes | None], lint_salt: str) -> str:
+    """The hash of everything that decides what a build writes and whether lint passes it.
+
+    `params` is each environment's params file as the build read it (None
+    where it could not be read: such a build fails, and leaves no stamp).
+    Only those bytes count, not the folder: an editor's lock file there is
+    not an input, and a params edit made while a build runs is seen by the
+    next one, since the bytes hashed are the bytes that were rendered.
+    """
     digest = hashlib.sha256()
     digest.update(json.dumps([FORMAT, sys.version, sys.executable, lint_salt, _packages()]).encode())
-    for root in (*CODE_ROOTS, params_dir):
+    for root in CODE_ROOTS:
         digest.update(f"\0{root}\0".encode())
         if root.exists():
             _tree(root, digest)
+    for env, data in sorted(params.items()):
+        digest.update(f"\0params:{env}\0".encode())
+        digest.update(b"unreadable" if data is None else hashlib.sha256(data).digest())
     return digest.hexdigest()
 
 
-def _owned(folder: Path) -> list[Path]:
-    """The files the build owns in one folder of the output (what builders.build.output writes, removes or reports)."""
-    if not folder.is_dir():
-        return []
-    return [p for p in folder.iterdir() if p.is_file() and p.suffix in output.OWNED_SUFFIXES]
-
-
 def snapshot(out_dir: Path, with_docs: bool) -> dict[str, str]:
-    """The hash of each file a build of out_dir owns, found on disk now (so a file added later is seen too)."""
+    """The hash of each file a build of out_dir owns, found on disk now: the manifest and what it lists.
+
+    The names of the other files there, and temp files an interrupted build
+    left, count too: a rebuild then reports the first and removes the second
+    instead of saying "nothing changed".
+    """
     base = out_dir.resolve().parent
-    paths = _owned(out_dir)
-    if out_dir.is_dir():
-        for sub in out_dir.iterdir():
-            if sub.is_dir():
-                paths += _owned(sub)
+    try:
+        listed = ownership.read_manifest(out_dir)
+    except ownership.OutDirError:
+        listed = None
+    paths = [out_dir / ownership.MANIFEST, *(out_dir / f for f in sorted(listed or ()))]
+    paths += transaction.leftovers([out_dir, *(out_dir / f.split("/")[0] for f in sorted(listed or ()) if "/" in f)])
     if with_docs:
         paths.append(base / "README.md")
         docs = base / "docs"
         paths += [p for p in docs.glob("*.svg")] if docs.is_dir() else []
-    files = {}
-    for path in paths:
+        paths += transaction.leftovers([base, docs])
+    files = {f"present:{name}": "" for name in ownership.present(out_dir)}  # a file added is seen (and reported)
+    for path in dict.fromkeys(paths):
         try:
             files[str(path.resolve().relative_to(base))] = _sha(path.read_bytes())
         except (OSError, ValueError):
@@ -146,7 +156,7 @@ def load(cache_root: Path, params_dir: Path, out_dir: Path, envs: list[str]) -> 
             envs=[str(e) for e in doc["envs"]],
             rows=[Row(str(p), int(r), int(o), int(s)) for p, r, o, s in doc["rows"]],
         )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):  # any damage: a miss
         return None
 
 
@@ -161,6 +171,6 @@ def save(cache_root: Path, params_dir: Path, out_dir: Path, envs: list[str], sta
         "rows": [[r.path, r.resources, r.outputs, r.size] for r in stamp.rows],
     }
     try:
-        output.write_atomic(path, json.dumps(doc), sync=False)
+        transaction.write_atomic(path, json.dumps(doc), sync=False)
     except OSError:
         pass

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from builders.build import lint
 from builders.build.lint import Problem
-from builders.build.output import write_atomic
+from builders.build.transaction import write_atomic
 
 ENV_VAR = "NLSQL_CACHE_DIR"
 OFF = "off"
@@ -105,7 +105,7 @@ class LintCache:
             return None
         try:
             entry = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):  # missing, unreadable, not UTF-8, not JSON
+        except (OSError, ValueError, RecursionError):  # missing, unreadable, not UTF-8, not JSON, nested too deep
             return None
         return _problems(entry)
 

@@ -19,6 +19,10 @@ from builders.config import EnvConfig
 from builders.errors import BuildError
 
 PARAMETERS_FILE = "parameters.json"
+ROOT_FILE = "root.yaml"
+# Every path a build may write under the output folder (builders.build.ownership), the same names render() uses.
+SHARED_FILES: tuple[str, ...] = (bootstrap.FILENAME, github.FILENAME)
+ENV_FILES: tuple[str, ...] = (*(f"{layer.module}.yaml" for layer in root.LAYERS), ROOT_FILE, PARAMETERS_FILE)
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ def render(cfg: EnvConfig) -> list[Artifact]:
     """Every file of one environment: each layer's template, the root, and parameters.json."""
     children = {layer.module: _build_layer(cfg, layer) for layer in root.LAYERS}
     artifacts = [_artifact(cfg.environment, cfg.region, f"{m}.yaml", t) for m, t in children.items()]
-    root_artifact = _artifact(cfg.environment, cfg.region, "root.yaml", root.build(cfg, children))
+    root_artifact = _artifact(cfg.environment, cfg.region, ROOT_FILE, root.build(cfg, children))
     assert root_artifact.doc is not None
     overrides = Artifact(
         cfg.environment, cfg.region, PARAMETERS_FILE, to_json(parameter_overrides(cfg, root_artifact.doc))

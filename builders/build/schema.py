@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    from builders.build.output import write_atomic
+    from builders.build.transaction import write_atomic
 
     write_atomic(path, fresh)
     print(f"wrote {path}")

@@ -36,7 +36,6 @@ from builders.naming import az_letter, logical_id
 if TYPE_CHECKING:
     import graphviz
 
-DOCS_DIR = "docs"
 RENDERER = "graphviz-pure"
 STAMP = "nlsql-infra diagram"
 _STAMP_RE = re.compile(rf"<!-- {STAMP}: dot sha256=(\w+), {RENDERER} (\S+), svg sha256=(\w+) -->\n")
@@ -46,11 +45,6 @@ TIER_COLOURS = {"public": "#e3f2e1", "private": "#e1ecf7", "database": "#f3e5f5"
 STACK_COLOURS = {"network": "#fafafa", "storage": "#fff8e1", "database": "#fbeff5", "compute": "#fff1e6"}
 FLOW = {"color": "#1f4e79", "fontcolor": "#1f4e79", "penwidth": "1.6"}
 PLACEMENT = {"style": "dotted", "arrowhead": "none", "color": "#9e9e9e"}
-
-
-def svg_path(env: str) -> str:
-    """Where an environment's diagram is committed, relative to the repository (and README.md)."""
-    return f"{DOCS_DIR}/{env}.svg"
 
 
 def _label(title: str, *lines: str) -> str:

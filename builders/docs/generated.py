@@ -17,6 +17,7 @@ from builders.build.pipeline import Artifact
 from builders.config import EnvConfig
 from builders.docs import diagram
 from builders.docs import readme as docs
+from builders.docs.paths import svg_path
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def files(configs: dict[str, EnvConfig], artifacts: Iterable[Artifact], readme: 
     """README.md with its generated sections refreshed, and one diagram per environment."""
     sources = docs.Sources(configs, tuple(artifacts))
     made: list[GeneratedFile] = [Page(docs.README, docs.splice(readme, docs.render(sources)))]
-    made += [Diagram(diagram.svg_path(env), diagram.dot_source(sources.stacks[env])) for env in sources.envs]
+    made += [Diagram(svg_path(env), diagram.dot_source(sources.stacks[env])) for env in sources.envs]
     return made
 
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from builders.app import SERVICES
 from builders.build.pipeline import Artifact
 from builders.config import EnvConfig
+from builders.docs.paths import README, svg_path
 from builders.docs.readback import Doc, Stacks, az_index, by_env, props, ref, resources, service_suffix
 from builders.errors import BuildError
 from builders.naming import az_letter, logical_id
 
-README = "README.md"
 # Column order: the promotion path of an image; other environments follow, alphabetically.
 PROMOTION = ("dev", "staging", "prod")
 STACK_ORDER = ("network", "storage", "database", "compute", "root")
@@ -111,7 +111,6 @@ def _only(envs: list[str], everywhere: list[str]) -> str:
 
 def architecture(sources: Sources) -> str:
     """One diagram per environment, drawn from its templates by builders.docs.diagram."""
-    from builders.docs.diagram import svg_path  # the path only; graphviz is imported when a diagram is drawn
 
     lines = []
     for env in sources.envs:
