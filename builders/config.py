@@ -15,13 +15,15 @@ failure into one `ConfigError` that names the file and key path.
 
 from __future__ import annotations
 
+import difflib
 from ipaddress import IPv4Network
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
-from builders import subnets
-from builders.regions import AZS_PER_REGION, MAX_AZS
+from builders import dbnames, subnets
+from builders.paramfiles import ENV_NAME_PATTERN
+from builders.regions import AZS_PER_REGION, INTERFACE_SERVICES, MAX_AZS
 
 # The values CloudWatch Logs accepts for RetentionInDays.
 LOG_RETENTION_DAYS: tuple[int, ...] = (
@@ -31,7 +33,27 @@ LOG_RETENTION_DAYS: tuple[int, ...] = (
 
 DEFAULT_INTERFACE_ENDPOINTS: tuple[str, ...] = ("ecr.api", "ecr.dkr", "logs", "secretsmanager")
 
-ENV_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,14}[a-z0-9]$"
+
+MAX_S3_KEY_BYTES = 1024  # S3's longest object key, and so the longest prefix that can match one
+MIN_WINDOW_MINUTES = 30  # RDS: backup and maintenance windows last at least 30 minutes
+IAM_INLINE_POLICY_LIMIT = 10_240  # characters of all inline policies of one role (whitespace not counted)
+BEDROCK_POLICY_BUDGET = IAM_INLINE_POLICY_LIMIT - 2_048  # what the model ARNs may take; the rest is ~700 today
+BEDROCK_ARN_PREFIX = "arn:aws-iso-b:bedrock:us-isob-east-1::foundation-model/"  # the longest partition and region
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _window_minutes(window: str) -> tuple[int, int]:
+    """A window as (start, end) in minutes, end after start: hh:mm-hh:mm within a day, ddd:hh:mm-... in a week."""
+
+    def minutes(part: str) -> int:
+        *day, hours, mins = part.split(":")
+        return (DAYS.index(day[0]) * 1440 if day else 0) + int(hours) * 60 + int(mins)
+
+    first, second = window.split("-")
+    start, end = minutes(first), minutes(second)
+    if end <= start:  # past midnight (daily) or past Sunday (weekly)
+        end += 1440 if first.count(":") == 1 else 7 * 1440
+    return start, end
 
 
 class _Model(BaseModel):
@@ -94,6 +116,15 @@ class VpcEndpoints(_Model):
             raise ValueError(f"listed more than once: {', '.join(dupes)}")
         if "s3" in services:
             raise ValueError("s3 is served by the gateway endpoint (s3_gateway), not an interface endpoint")
+        unknown = [s for s in services if s not in INTERFACE_SERVICES]
+        if unknown:
+            hints = [f"{s!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(s, INTERFACE_SERVICES, 1))
+                     else repr(s) for s in unknown]  # fmt: skip
+            raise ValueError(
+                f"no interface endpoint service named {', '.join(hints)} is known (builders/regions.py "
+                f"INTERFACE_SERVICES lists them: ecr.api, ecr.dkr, logs, secretsmanager, kms, sts, ssm, "
+                f"bedrock-runtime, ...)"
+            )
         return services
 
 
@@ -148,6 +179,19 @@ class IntelligentTiering(_Model):
         None,
         description="Only objects under this prefix may be archived (e.g. 'archive/'); null means the whole bucket.",
     )
+
+    @field_validator("archive_prefix")
+    @classmethod
+    def _prefix(cls, prefix: str | None) -> str | None:
+        if prefix is None:
+            return None
+        if not prefix:
+            raise ValueError("'' would archive the whole bucket; write null for that, or a prefix such as 'archive/'")
+        if len(prefix.encode("utf-8")) > MAX_S3_KEY_BYTES:
+            raise ValueError(
+                f"is {len(prefix.encode('utf-8')):,} bytes; an S3 key prefix is at most {MAX_S3_KEY_BYTES:,} bytes"
+            )
+        return prefix
 
 
 class AccessLogging(_Model):
@@ -231,6 +275,22 @@ class Database(_Model):
         json_schema_extra={"enum": list(ENHANCED_MONITORING_SECONDS)},
     )
 
+    @field_validator("master_username")
+    @classmethod
+    def _username(cls, username: str) -> str:
+        why = dbnames.reserved(username)
+        if why:
+            raise ValueError(f"{why}; e.g. nlsql_admin")
+        return username
+
+    @field_validator("backup_window", "maintenance_window")
+    @classmethod
+    def _window(cls, window: str) -> str:
+        start, end = _window_minutes(window)
+        if end - start < MIN_WINDOW_MINUTES:
+            raise ValueError(f"{window!r} lasts {end - start} minutes; RDS needs a window of at least 30 minutes")
+        return window
+
     @field_validator("performance_insights_days")
     @classmethod
     def _pi_days(cls, days: int) -> int:
@@ -277,8 +337,25 @@ class Compute(_Model):
         False, description="Run tasks beyond the first of each service on FARGATE_SPOT (~70% cheaper, interruptible)."
     )
     bedrock_models: tuple[Annotated[StrictStr, Field(pattern=r"^[a-z0-9-]+\.[A-Za-z0-9.:_-]+$")], ...] = Field(
-        ..., description="Bedrock foundation-model ids the API may invoke."
+        ..., description="Bedrock foundation-model ids the API may invoke.", min_length=1
     )
+
+    @field_validator("bedrock_models")
+    @classmethod
+    def _models(cls, models: tuple[str, ...]) -> tuple[str, ...]:
+        dupes = sorted({m for m in models if models.count(m) > 1})
+        if dupes:
+            raise ValueError(f"listed more than once: {', '.join(dupes)}")
+        size = sum(len(BEDROCK_ARN_PREFIX) + len(m) + 3 for m in models)  # '"arn...",' in the policy JSON
+        if size > BEDROCK_POLICY_BUDGET:
+            fits = BEDROCK_POLICY_BUDGET // (len(BEDROCK_ARN_PREFIX) + max(map(len, models)) + 3)
+            raise ValueError(
+                f"{len(models)} models make the API task's IAM policy too large ({size:,} characters of model ARNs; "
+                f"IAM allows a role {IAM_INLINE_POLICY_LIMIT:,} in all, and {BEDROCK_POLICY_BUDGET:,} are left for "
+                f"them): list at most about {fits}, or use a wildcard family such as anthropic.*"
+            )
+        return models
+
     api: Service = Field(..., description="The NL-to-SQL API, port 8000.")
     ui: Service = Field(..., description="The Streamlit UI, port 8501.")
 
@@ -386,6 +463,23 @@ def cross_checks(cfg: EnvConfig) -> list[Problem]:
     return problems
 
 
+# Ranges AWS refuses for a VPC (CreateVpc: "invalid CIDR"), by what they are for.
+SPECIAL_RANGES: tuple[tuple[str, str], ...] = (
+    ("0.0.0.0/8", "'this network' (0.0.0.0/8)"),
+    ("127.0.0.0/8", "loopback (127.0.0.0/8)"),
+    ("169.254.0.0/16", "link-local (169.254.0.0/16)"),
+    ("224.0.0.0/4", "multicast (224.0.0.0/4)"),
+    ("240.0.0.0/4", "reserved (240.0.0.0/4)"),
+)
+
+
+def _special_range(vpc: IPv4Network) -> str | None:
+    for cidr, what in SPECIAL_RANGES:
+        if vpc.overlaps(IPv4Network(cidr)):
+            return what
+    return None
+
+
 def _check_vpc_and_subnets(net: Network) -> list[Problem]:
     try:
         vpc = _network(net.vpc_cidr)
@@ -393,6 +487,15 @@ def _check_vpc_and_subnets(net: Network) -> list[Problem]:
         return [("network.vpc_cidr", str(exc))]
     if not 16 <= vpc.prefixlen <= 28:
         return [("network.vpc_cidr", f"/{vpc.prefixlen} is outside what a VPC allows; allowed: /16 to /28")]
+    special = _special_range(vpc)
+    if special:
+        return [
+            (
+                "network.vpc_cidr",
+                f"{vpc} is {special}, which a VPC cannot use; use a private range such as 10.0.0.0/16, "
+                f"172.16.0.0/16 or 192.168.0.0/16",
+            )
+        ]
 
     problems: list[Problem] = []
     placed: list[tuple[str, IPv4Network]] = []
@@ -454,7 +557,28 @@ def _check_database(cfg: EnvConfig) -> list[Problem]:
         problems.append(("database.readers", "production needs at least 1 reader, in another AZ, to fail over to"))
     if db.readers and cfg.network.az_count < 2:
         problems.append(("database.readers", "readers go to other AZs; network.az_count must be at least 2"))
+    if _windows_overlap(db.backup_window, db.maintenance_window):
+        problems.append(
+            (
+                "database.maintenance_window",
+                f"{db.maintenance_window} overlaps the daily backup window {db.backup_window}; RDS refuses windows "
+                f"that overlap, so move one of them",
+            )
+        )
     return problems
+
+
+def _windows_overlap(backup: str, maintenance: str) -> bool:
+    """Whether the weekly maintenance window meets the daily backup window on any day (minutes of the week)."""
+    week = 7 * 1440
+    m_start, m_end = _window_minutes(maintenance)
+    b_start, b_end = _window_minutes(backup)
+    for day in range(-1, 8):  # the day before and after, for windows across midnight or Sunday night
+        start, end = b_start + day * 1440, b_end + day * 1440
+        for shift in (-week, 0, week):
+            if start < m_end + shift and m_start + shift < end:
+                return True
+    return False
 
 
 def _check_compute(compute: Compute) -> list[Problem]:

@@ -73,3 +73,20 @@ ELB_LOG_ACCOUNTS: dict[str, str] = {
     "us-west-1": "027434742980",
     "us-west-2": "797873946194",
 }
+
+# Interface (PrivateLink) endpoint services this project knows, as the suffix of com.amazonaws.<region>.<suffix>:
+# those AWS lists under "AWS services that integrate with AWS PrivateLink" that an app like this one may reach
+# from private subnets (2026-11). Not every region offers every one; CloudFormation has the last word at deploy.
+# A service missing here is refused with the closest names, rather than failing at deploy time; add it here.
+INTERFACE_SERVICES: frozenset[str] = frozenset(
+    """
+    access-analyzer acm-pca airflow.api airflow.env application-autoscaling appmesh-envoy-management athena
+    autoscaling backup batch bedrock bedrock-agent bedrock-agent-runtime bedrock-runtime cloudformation
+    cloudtrail codeartifact.api codeartifact.repositories codebuild codecommit codepipeline config dms dynamodb
+    ebs ec2 ec2messages ecr.api ecr.dkr ecs ecs-agent ecs-telemetry elasticache elasticfilesystem
+    elasticloadbalancing elasticmapreduce email-smtp events execute-api glue guardduty-data
+    kinesis-firehose kinesis-streams kms lambda logs monitoring rds rds-data redshift redshift-data
+    sagemaker.api sagemaker.runtime secretsmanager servicecatalog sns sqs ssm ssm-contacts ssm-incidents
+    ssmmessages states sts synthetics textract transfer xray
+    """.split()
+)

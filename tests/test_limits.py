@@ -4,23 +4,41 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
-from builders.build import limits
+from builders import params
+from builders.build import limits, pipeline
+from builders.errors import BuildError
 from tests.conftest import PARAMS, run_build, tree_digest
 
 
-def test_a_config_with_more_resources_than_a_stack_may_hold_is_refused(tmp_path: Path, committed_copy: Path) -> None:
-    # Every interface endpoint is a resource of the network stack; 480 of them take it past 500.
+def test_hundreds_of_endpoints_are_refused_by_the_loader(tmp_path: Path, committed_copy: Path) -> None:
+    """480 interface endpoints would take the network stack past 500 resources; no real list is that long, and
+    the loader refuses service names it does not know before anything is rendered."""
     doc = yaml.safe_load((PARAMS / "prod.yaml").read_text())
     doc["network"]["vpc_endpoints"]["interface_services"] = [f"service{i}" for i in range(480)]
     (tmp_path / "prod.yaml").write_text(yaml.safe_dump(doc))
     before = tree_digest(committed_copy)
     result = run_build("prod", "--params-dir", tmp_path, "--out", committed_copy)
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "prod/network.yaml" in result.stderr and f"{limits.MAX_RESOURCES}" in result.stderr
-    assert "CloudFormation limit" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "network.vpc_endpoints.interface_services" in result.stderr and "Traceback" not in result.stderr
     assert tree_digest(committed_copy) == before
+
+
+def test_a_config_with_more_resources_than_a_stack_may_hold_is_refused_when_rendered() -> None:
+    """The render-time guard behind the loader: a config past 500 resources (built here without the loader's
+    checks) fails with the stack, the figure and 'CloudFormation limit', not troposphere's ValueError."""
+    cfg = params.load(PARAMS / "prod.yaml")
+    endpoints = cfg.network.vpc_endpoints.model_copy(
+        update={"interface_services": tuple(f"service{i}" for i in range(480))}
+    )
+    wide = cfg.model_copy(update={"network": cfg.network.model_copy(update={"vpc_endpoints": endpoints})})
+    with pytest.raises(BuildError) as caught:
+        pipeline.render(wide)
+    message = str(caught.value)
+    assert "prod/network.yaml" in message and f"{limits.MAX_RESOURCES}" in message
+    assert "CloudFormation limit" in message and "nothing was written" in message
 
 
 def test_every_limit_is_named_with_its_figure() -> None:
