@@ -79,7 +79,7 @@ def run(
 
     out = _console(quiet=quiet)
     err = _console(stderr=True)
-    written: list[str] | None = None  # what this build changed on disk, once its write is done
+    outcome = transaction.Outcome()  # what this build changed on disk, once its write is done
     try:
         if action in {"status", "follow", "delete"}:
             from builders import params
@@ -100,7 +100,7 @@ def run(
         todo = output.plan(out_dir, artifacts, all_envs, owned)
         changes = docs_output.doc_changes(*docs) if docs else []  # lays out stale diagrams before anything is written
         stale_temps = todo.leftovers + (docs_output.doc_leftovers(docs[0]) if docs else [])
-        written = transaction.apply(todo.changes + changes)
+        written = transaction.apply(todo.changes + changes, outcome)
         written += _remove_leftovers(stale_temps)
         rows = _rows(artifacts)
         summary = _summary(out_dir, sorted({a.env or "bootstrap" for a in artifacts}), rows, linted, written, started)
@@ -120,7 +120,7 @@ def run(
         err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
     except (KeyboardInterrupt, Interrupted) as exc:
-        err.print(_interrupted_message(action, written), soft_wrap=True)
+        err.print(_interrupted_message(action, outcome.paths if outcome.done else None, envs), markup=False)
         return _interrupted_code(exc)
     return 0
 
@@ -142,10 +142,17 @@ def _interrupted_code(exc: BaseException) -> int:
     return Interrupted.exit_code if isinstance(exc, Interrupted) else 130
 
 
-def _interrupted_message(action: str | None, written: list[str] | None) -> str:
+def _interrupted_message(action: str | None, written: list[str] | None, envs: list[str]) -> str:
     """What an interruption left behind, truthfully: nothing, or a complete write (listed)."""
+    if action in {"status", "follow", "delete"}:
+        return "interrupted"
     if written is None:
         return "interrupted; nothing was written" + (" and nothing was deployed" if action else "")
+    if action:
+        return (
+            f"interrupted during --{action}; the build had written its files in full first "
+            f"({len(written)} changed); see the stack's state with `python build.py {' '.join(envs)} --status`"
+        )
     if not written:
         return "interrupted (the build had finished: nothing needed writing)"
     listed = "\n".join(f"  {path}" for path in written)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builders.build.transaction import LEFTOVER, shown
-from builders.errors import ConfigError
+from builders.errors import BuildError, ConfigError
 from builders.paramfiles import is_env_name
 
 MANIFEST = "manifest.json"
@@ -164,10 +164,15 @@ def check_out_dir(out_dir: Path, params_dir: Path, layout: Layout) -> set[str] |
 
 
 def check_targets(out_dir: Path, owned: set[str] | None, made: list[str]) -> None:
-    """Refuse (OutDirError) a path the build would write that holds a folder, or a file it does not own."""
-    problems = []
+    """Refuse a path the build would write that holds a folder or a file it does not own (OutDirError, exit 2),
+    or one that is read-only (BuildError, exit 1: a write that cannot happen), before anything is rendered."""
+    problems, read_only = [], []
     for relpath in made:
         path = out_dir / relpath
+        if path.parent.is_dir() and _read_only(path.parent):
+            read_only.append(f"{shown(path.parent)}/ (a folder the build writes in)")
+        elif path.is_file() and _read_only(path):
+            read_only.append(shown(path))
         for parent in [p for p in path.relative_to(out_dir).parents if str(p) != "."]:
             if (out_dir / parent).exists() and not (out_dir / parent).is_dir():
                 problems.append(f"{shown(out_dir / parent)} is a file where the build makes a folder")
@@ -181,4 +186,11 @@ def check_targets(out_dir: Path, owned: set[str] | None, made: list[str]) -> Non
             "the build will not overwrite what it does not own; nothing was written:\n"
             + "\n".join(f"  {p}" for p in unique)
             + "\nMove these away (or delete them), then build again."
+        )
+    if read_only:
+        unique = list(dict.fromkeys(read_only))
+        raise BuildError(
+            "cannot write: read-only, so the build will not replace it; nothing was written:\n"
+            + "\n".join(f"  {p}" for p in unique)
+            + "\nMake them writable (chmod u+w) if the build should update them, then build again."
         )

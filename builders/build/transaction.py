@@ -35,7 +35,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from builders.errors import BuildError
@@ -46,6 +46,18 @@ BACKUP_SUFFIX = ".old.tmp"
 LEFTOVER = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(\.old)?\.tmp$")
 HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 LEFTOVER_NOTE = "left over by an interrupted build (the next build removes it)"
+
+
+@dataclass
+class Outcome:
+    """Filled in by `apply` the moment its write is complete, while signals are still held.
+
+    A Ctrl-C held back during the write is delivered as `apply` returns;
+    whoever catches it reads this to say truthfully what was written.
+    """
+
+    done: bool = False
+    paths: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -193,7 +205,7 @@ def _partial(failed: list[str], reason: str) -> BuildError:
     )
 
 
-def apply(changes: list[Change]) -> list[str]:
+def apply(changes: list[Change], outcome: Outcome | None = None) -> list[str]:
     """Make every change or none; the paths changed, as a build lists them.
 
     Raises BuildError (exit 1) when a write fails and nothing changed, the
@@ -237,8 +249,11 @@ def apply(changes: list[Change]) -> list[str]:
                 where = shown(Path(exc.filename)) if exc.filename else "a file"
                 raise BuildError(f"cannot replace {where}: {exc.strerror or exc}; nothing was written") from None
             raise
-    _unlink_all(backups)
-    return [shown(c.path) + (" (removed)" if c.text is None else "") for c in changes]
+        touched = [shown(c.path) + (" (removed)" if c.text is None else "") for c in changes]
+        if outcome is not None:
+            outcome.done, outcome.paths = True, touched
+        _unlink_all(backups)  # still held: an interruption now would leave backups beside complete files
+    return touched
 
 
 def _reason(exc: BaseException) -> str:
