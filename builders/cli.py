@@ -91,6 +91,7 @@ def run(
             artifacts, all_envs, configs = _render(envs, params_dir, sources)
             docs = _docs(docs_root, configs, artifacts, all_envs)
             return _check(out, err, out_dir, artifacts, all_envs, owned, docs)
+        lint.check_config()  # here, not in a worker: a broken .cfnlintrc is named, not a dead worker
         with _Lint(lint_cache, err, expected) as linting:
             artifacts, all_envs, configs = _render(envs, params_dir, sources, linting.add)
             linting.check(artifacts, out_dir)

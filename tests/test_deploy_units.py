@@ -131,7 +131,13 @@ def test_the_guard_flags_removed_and_maybe_replaced_stateful_resources_only() ->
     flagged = guard.dangerous(described.changes)
     assert [c.logical_id for c in flagged] == ["DatabaseCluster", "PgVectorLogGroup"]
     assert "because of KmsKeyId (Always, by KmsKeyArn)" in guard.describe_danger(flagged[0])
-    assert preview.summary(described.changes) == "1 to add, 1 to modify (0 replaced, 1 conditionally), 1 to remove"
+    line = preview.summary(described.changes)
+    actions = [c.action for c in described.changes]
+    stacks = sum(c.resource_type == "AWS::CloudFormation::Stack" for c in described.changes)
+    assert line.startswith(f"{len(actions)} change(s): ")  # the summary adds up to the rows of the tables
+    assert f"{actions.count('Add')} to add, {actions.count('Modify')} to modify (0 replaced, 1 conditionally)" in line
+    assert f"{actions.count('Remove')} to remove" in line and f"{stacks} of them nested stack(s)" in line
+    assert stacks > 0
 
 
 def _stack(status: str) -> dict[str, Any]:

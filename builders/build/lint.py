@@ -30,7 +30,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from builders.errors import BuildError
+from builders.errors import BuildError, ConfigError
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -89,6 +89,68 @@ def _runner(region: str) -> Any:
     runner = copy.copy(_rules_runner())
     runner.config = config
     return runner
+
+
+JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "array": list, "object": dict, "string": str, "boolean": bool, "integer": int, "number": (int, float),
+}  # fmt: skip
+
+
+def check_config(path: Path = CONFIG_FILE) -> None:
+    """Refuse a .cfnlintrc that cfn-lint could not read, naming the file, the line or key, and what is allowed.
+
+    Checked here, in the build's own process, because cfn-lint reads it in
+    each worker, where a broken file kills the worker and the build could
+    only say that a worker stopped. The keys and their types come from
+    cfn-lint's own schema for the file (read as data, without importing
+    cfn-lint); cfn-lint checks the rest in the workers as before.
+    """
+    import yaml
+
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return  # no config file: cfn-lint's defaults, as for the CLI
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read as UTF-8 text ({exc}); cfn-lint reads its settings") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: {where}not valid YAML ({problem}); cfn-lint reads its settings from it") from None
+    if doc is None:
+        return
+    allowed = _config_schema().get("properties") or {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: must be a mapping of cfn-lint settings (e.g. ignore_checks: [W3002])")
+    for key, value in doc.items() if allowed else ():  # no schema found: cfn-lint checks the keys itself
+        if key not in allowed:
+            raise ConfigError(f"{path}: {key!r} is not a cfn-lint setting; allowed: {', '.join(sorted(allowed))}")
+        kind = allowed[key].get("type")
+        expected = JSON_TYPES.get(kind, object)
+        items = JSON_TYPES.get(allowed[key].get("items", {}).get("type"), object)
+        bad_type = not isinstance(value, expected) or (kind != "boolean" and isinstance(value, bool))
+        if bad_type or (isinstance(value, list) and not all(isinstance(v, items) for v in value)):
+            item = allowed[key].get("items", {}).get("type")
+            raise ConfigError(f"{path}: {key} must be {'a list of ' + item + 's' if item else 'a ' + str(kind)}")
+
+
+def _config_schema() -> dict[str, Any]:
+    """cfn-lint's JSON schema of .cfnlintrc, from its package data; empty (check YAML only) if it is not there."""
+    import json
+    from importlib.util import find_spec
+
+    spec = find_spec("cfnlint")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    schema = Path(next(iter(spec.submodule_search_locations))) / "data" / "CfnLintCli" / "config" / "schema.json"
+    try:
+        loaded = json.loads(schema.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def _config(region: str) -> Any:
@@ -244,8 +306,8 @@ class LintPool:
             return [futures[i].result() for i in range(len(self._held))]  # type: ignore[union-attr]
         except BrokenProcessPool:
             raise BuildError(
-                "a cfn-lint worker process stopped before it finished (out of memory, or see its error above); "
-                "nothing was written"
+                "a cfn-lint worker process stopped before it finished (out of memory, a setting in .cfnlintrc "
+                "cfn-lint refused, or see its error above); nothing was written"
             ) from None
 
     def __enter__(self) -> LintPool:

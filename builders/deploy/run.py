@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from builders import bootstrap
 from builders import iam as policies
@@ -172,7 +173,7 @@ def apply(
     preview.show(console, change_set)
     _guard(cf, change_set, kind, opts, console)
     if opts.plan_only:
-        return _end_plan(cf, change_set, opts, console)
+        return _end_plan(cf, change_set, opts, console, name.removeprefix(f"{PREFIX}-"))
     if not _confirm(f"execute {change_set.name} on {name}?", opts):
         _discard(cf, change_set, kind, opts)
         raise BuildError(_refusal(change_set, opts))
@@ -277,11 +278,12 @@ def _guard(cf: Any, change_set: changeset.ChangeSet, kind: str, opts: Options, c
     )
 
 
-def _end_plan(cf: Any, change_set: changeset.ChangeSet, opts: Options, console: Console) -> int:
+def _end_plan(cf: Any, change_set: changeset.ChangeSet, opts: Options, console: Console, env: str) -> int:
     if opts.change_set_name:
         console.print(
             f"plan only: change set {change_set.name} kept. Execute exactly it with: "
-            f"python build.py <env> --deploy --change-set-name {change_set.name}"
+            f"python build.py {env} --deploy --change-set-name {change_set.name}",
+            markup=False,
         )
     else:
         changeset.delete(cf, change_set.id)
@@ -353,10 +355,10 @@ def _show_outputs(console: Console, stack: dict[str, Any] | None) -> None:
     if not outputs:
         return
     table = Table(title=f"{stack['StackName']} outputs", title_justify="left", box=None, pad_edge=False)
-    table.add_column("output")
-    table.add_column("value")
+    table.add_column("output", overflow="fold")
+    table.add_column("value", overflow="fold")  # a narrow terminal wraps a value; it never cuts one with "…"
     for output in sorted(outputs, key=lambda o: o["OutputKey"]):
-        table.add_row(output["OutputKey"], output["OutputValue"])
+        table.add_row(Text(output["OutputKey"]), Text(output["OutputValue"]))  # Text: "[...]" is not markup
     console.print(table)
 
 
