@@ -173,3 +173,79 @@ def test_real_params_with_one_part_changed(workspace, doc: Any) -> None:
 @example(text="environment: dev\nnetwork: &a [*a]\n")
 def test_real_params_text_with_yaml_oddities(workspace, text: str) -> None:
     _check(workspace, text)
+
+
+# --- file-system oddities: what params/ holds, not what a params file says ---------------------------------------
+
+FS_NAMES = ["dev.yaml", "qa.yaml", "DEV.yaml", ".#dev.yaml", "my env.yaml", "notes.txt", "dev.yaml~", "x.yaml"]
+FS_KINDS = ["real", "aliases", "big", "binary", "empty", "fifo", "folder", "link-in", "link-out", "link-loop",
+            "link-dangling", "unreadable"]  # fmt: skip
+FS_SECONDS = 5  # per example: reading and parsing a params folder takes milliseconds
+FS_MIB = 64  # per example, Python's own allocations (tracemalloc): a params file is a few KB
+
+
+def _make(folder: Path, name: str, kind: str, size: int) -> None:
+    path = folder / name
+    real = (PARAMS / f"{ENV}.yaml").read_text().replace(f"environment: {ENV}", f"environment: {name.split('.')[0]}")
+    if kind == "real":
+        path.write_text(real)
+    elif kind == "aliases":
+        path.write_text("x: &x [1, 2, 3]\n" + "".join(f"y{i}: &y{i} [*x, *x, *x]\n" for i in range(size % 30)) + real)
+    elif kind == "big":
+        path.write_bytes(b"# " + b"z" * (256 * 1024 + size) + b"\n")
+    elif kind == "binary":
+        path.write_bytes(bytes(range(256)) * (1 + size % 8))
+    elif kind == "empty":
+        path.write_text("")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "link-in":
+        (folder.parent / f"linked-{name}").write_text(real)
+        os.symlink(f"../linked-{name}", path)
+    elif kind == "link-out":
+        os.symlink("/dev/zero" if size % 2 else "/etc/passwd", path)
+    elif kind == "link-loop":
+        os.symlink(name, path)
+    elif kind == "link-dangling":
+        os.symlink("nowhere.yaml", path)
+    elif kind == "unreadable":
+        path.write_text(real)
+        path.chmod(0)
+
+
+@given(
+    entries=st.dictionaries(
+        st.sampled_from(FS_NAMES), st.tuples(st.sampled_from(FS_KINDS), st.integers(0, 1000)), min_size=1, max_size=5
+    )
+)
+def test_any_params_folder_loads_or_is_refused_quickly_and_small(tmp_path_factory, entries) -> None:
+    """Every environment of an odd params folder loads, or is one ConfigError; never a hang, a crash or gigabytes."""
+    import time
+    import tracemalloc
+
+    from builders import paramfiles
+
+    folder = tmp_path_factory.mktemp("fs") / "params"
+    folder.mkdir()
+    for name, (kind, size) in entries.items():
+        _make(folder, name, kind, size)
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        envs = paramfiles.environments(folder)
+        assert all(paramfiles.is_env_name(env) for env in envs)
+        for env in envs:
+            try:
+                params.load(params.params_path(folder, env))
+            except ConfigError as exc:
+                assert str(folder) in str(exc) and len(str(exc)) > 40, str(exc)
+        for name in paramfiles.not_environments(folder):
+            with pytest.raises(ConfigError, match="not a valid environment name"):
+                params.params_path(folder, name.removesuffix(".yaml"))
+    finally:
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    assert time.perf_counter() - started < FS_SECONDS
+    assert peak < FS_MIB, f"{peak:.0f} MiB"
