@@ -56,6 +56,12 @@ def _window_minutes(window: str) -> tuple[int, int]:
     return start, end
 
 
+def _once_each(values: tuple[str, ...]) -> None:
+    dupes = sorted({v for v in values if values.count(v) > 1})
+    if dupes:
+        raise ValueError(f"listed more than once: {', '.join(dupes)}")
+
+
 class _Model(BaseModel):
     """Frozen, closed models: a typo in a params file is an error, never ignored."""
 
@@ -111,9 +117,7 @@ class VpcEndpoints(_Model):
     @field_validator("interface_services")
     @classmethod
     def _unique(cls, services: tuple[str, ...]) -> tuple[str, ...]:
-        dupes = sorted({s for s in services if services.count(s) > 1})
-        if dupes:
-            raise ValueError(f"listed more than once: {', '.join(dupes)}")
+        _once_each(services)
         if "s3" in services:
             raise ValueError("s3 is served by the gateway endpoint (s3_gateway), not an interface endpoint")
         unknown = [s for s in services if s not in INTERFACE_SERVICES]
@@ -343,9 +347,7 @@ class Compute(_Model):
     @field_validator("bedrock_models")
     @classmethod
     def _models(cls, models: tuple[str, ...]) -> tuple[str, ...]:
-        dupes = sorted({m for m in models if models.count(m) > 1})
-        if dupes:
-            raise ValueError(f"listed more than once: {', '.join(dupes)}")
+        _once_each(models)
         size = sum(len(BEDROCK_ARN_PREFIX) + len(m) + 3 for m in models)  # '"arn...",' in the policy JSON
         if size > BEDROCK_POLICY_BUDGET:
             fits = BEDROCK_POLICY_BUDGET // (len(BEDROCK_ARN_PREFIX) + max(map(len, models)) + 3)

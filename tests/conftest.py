@@ -52,6 +52,23 @@ def tree_digest(root: Path) -> dict[str, str]:
     }
 
 
+def scratch_repo(root: Path, docs: bool = True) -> Path:
+    """A scratch repository at root: params/, templates/ (with its manifest) and, with docs, README.md and docs/.
+
+    What a build reads and writes and nothing else, so that a build that
+    misbehaves there can cost nothing of the real repository.
+    """
+    import shutil
+
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(PARAMS, root / "params")
+    shutil.copytree(TEMPLATES, root / "templates")
+    if docs:
+        shutil.copytree(REPO / "docs", root / "docs")
+        shutil.copy(REPO / "README.md", root / "README.md")
+    return root
+
+
 @pytest.fixture
 def committed_copy(tmp_path: Path) -> Path:
     """A private copy of templates/, for runs that might write."""

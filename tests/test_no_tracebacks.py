@@ -11,18 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PARAMS, REPO, TEMPLATES, run_build, tree_digest
+from tests.conftest import PARAMS, REPO, TEMPLATES, run_build, scratch_repo, tree_digest
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    shutil.copytree(PARAMS, root / "params")
-    shutil.copytree(TEMPLATES, root / "templates")
-    shutil.copytree(REPO / "docs", root / "docs")
-    shutil.copy(REPO / "README.md", root / "README.md")
-    return root
+    return scratch_repo(tmp_path / "repo")
 
 
 def _args(repo: Path) -> list[str | Path]:

@@ -15,18 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PARAMS, REPO, TEMPLATES, run_build, tree_digest
+from tests.conftest import run_build, scratch_repo, tree_digest
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A scratch repository: what a build reads and writes, and nothing else."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    shutil.copytree(PARAMS, root / "params")
-    shutil.copytree(TEMPLATES, root / "templates")
-    shutil.copytree(REPO / "docs", root / "docs")
-    shutil.copy(REPO / "README.md", root / "README.md")
+    root = scratch_repo(tmp_path / "repo")
     (root / ".pre-commit-config.yaml").write_text("repos: []\n")
     return root
 

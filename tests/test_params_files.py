@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PARAMS, REPO, TEMPLATES, run_build, tree_digest
+from tests.conftest import REPO, run_build, scratch_repo, tree_digest
 
 MEASURE = r"""
 import json, resource, subprocess, sys, time
@@ -33,11 +33,7 @@ MAX_MIB = 300  # a build peaks near 140 MiB; the symlink to /dev/zero grew to 21
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    shutil.copytree(PARAMS, root / "params")
-    shutil.copytree(TEMPLATES, root / "templates")
-    return root
+    return scratch_repo(tmp_path / "repo", docs=False)
 
 
 def _build(repo: Path, *args: str) -> dict:

@@ -16,7 +16,6 @@ a file system without hard links (the copy fallback is not exercised).
 from __future__ import annotations
 
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PARAMS, REPO, TEMPLATES, run_build, tree_digest
+from tests.conftest import REPO, run_build, scratch_repo, tree_digest
 
 DRIVER = r"""
 import errno, os, runpy, signal, sys
@@ -68,12 +67,7 @@ STALE_FILES = 21  # 20 templates and README.md; the manifest and the diagrams ar
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A scratch repository in which every template and the README's environment table are stale."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    shutil.copytree(PARAMS, root / "params")
-    shutil.copytree(TEMPLATES, root / "templates")
-    shutil.copytree(REPO / "docs", root / "docs")
-    shutil.copy(REPO / "README.md", root / "README.md")
+    root = scratch_repo(tmp_path / "repo")
     for path in (root / "templates").rglob("*"):
         if path.is_file() and path.name != "manifest.json":
             path.write_text(path.read_text() + "\n# stale\n" if path.suffix == ".yaml" else "[]\n")

@@ -181,16 +181,21 @@ def check_targets(out_dir: Path, owned: set[str] | None, made: list[str]) -> Non
         elif (path.exists() or path.is_symlink()) and owned is not None and relpath not in owned | {MANIFEST}:
             problems.append(f"{shown(path)} exists but build.py did not write it (it is not in {MANIFEST})")
     if problems:
-        unique = list(dict.fromkeys(problems))
         raise OutDirError(
-            "the build will not overwrite what it does not own; nothing was written:\n"
-            + "\n".join(f"  {p}" for p in unique)
-            + "\nMove these away (or delete them), then build again."
+            _paragraph(
+                "the build will not overwrite what it does not own", problems, "Move these away (or delete them)"
+            )
         )
     if read_only:
-        unique = list(dict.fromkeys(read_only))
         raise BuildError(
-            "cannot write: read-only, so the build will not replace it; nothing was written:\n"
-            + "\n".join(f"  {p}" for p in unique)
-            + "\nMake them writable (chmod u+w) if the build should update them, then build again."
+            _paragraph(
+                "cannot write: read-only, so the build will not replace it",
+                read_only,
+                "Make them writable (chmod u+w) if the build should update them",
+            )
         )
+
+
+def _paragraph(what: str, items: list[str], remedy: str) -> str:
+    listed = "\n".join(f"  {item}" for item in dict.fromkeys(items))
+    return f"{what}; nothing was written:\n{listed}\n{remedy}, then build again."
