@@ -100,9 +100,12 @@ def run(
         docs = _docs(docs_root, configs, artifacts, all_envs)
         todo = output.plan(out_dir, artifacts, all_envs, owned)
         changes = docs_output.doc_changes(*docs) if docs else []  # lays out stale diagrams before anything is written
-        stale_temps = todo.leftovers + (docs_output.doc_leftovers(docs[0]) if docs else [])
-        written = transaction.apply(todo.changes + changes, outcome)
-        written += _remove_leftovers(stale_temps)
+        with transaction.locked(
+            out_dir, lambda: err.print(f"waiting for another build writing {out_dir}...", markup=False)
+        ):
+            stale_temps = output.leftovers_of(out_dir) + (docs_output.doc_leftovers(docs[0]) if docs else [])
+            written = transaction.apply(todo.changes + changes, outcome)
+            written += _remove_leftovers(stale_temps)
         rows = _rows(artifacts)
         summary = _summary(out_dir, sorted({a.env or "bootstrap" for a in artifacts}), rows, linted, written, started)
         summary += _left_alone(out_dir, todo.foreign)

@@ -75,6 +75,26 @@ def test_a_folder_of_hand_written_yaml_is_refused(repo: Path, tmp_path: Path) ->
     assert tree_digest(mine) == before
 
 
+def test_a_folder_with_only_hidden_files_is_not_empty(repo: Path, tmp_path: Path) -> None:
+    """A home folder: nothing but dotfiles, which a listing of 'what is here' could overlook."""
+    home = tmp_path / "home"
+    (home / ".config").mkdir(parents=True)
+    (home / ".bashrc").write_text("# mine\n")
+    before = tree_digest(home)
+    code, _, stderr = _build(repo, "dev", "--out", home)
+    assert code == 2 and "holds files build.py did not write (.bashrc, .config)" in stderr
+    assert tree_digest(home) == before and sorted(p.name for p in home.iterdir()) == [".bashrc", ".config"]
+
+
+def test_a_folder_with_a_gitkeep_is_an_empty_output_folder(repo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".gitkeep").write_text("")
+    code, _, stderr = _build(repo, "dev", "--out", out)
+    assert code == 0, stderr
+    assert (out / "manifest.json").is_file() and (out / ".gitkeep").is_file()
+
+
 @pytest.mark.parametrize("kind", ["file", "device", "read-only folder", "under a file"])
 def test_an_out_that_is_not_a_writable_folder_is_refused(repo: Path, tmp_path: Path, kind: str) -> None:
     target = {

@@ -191,3 +191,27 @@ def test_a_leftover_is_not_hidden_by_the_build_record(repo: Path) -> None:
     assert "nothing re-rendered" not in result.stdout
     assert "templates/.github-oidc.yaml.k3j4h5g6.tmp (left by an interrupted build: removed)" in result.stdout
     assert not leftover.exists()
+
+
+def test_a_second_build_waits_for_the_first_one_s_write(repo: Path) -> None:
+    """A build that reaches its write while another holds the output folder waits, then writes all of its files."""
+    import fcntl
+    import os
+
+    before = tree_digest(repo)
+    holder = os.open(repo / "templates", os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # as a build in its write phase does
+    command = [sys.executable, str(REPO / "build.py"), "--params-dir", str(repo / "params")]
+    command += ["--out", str(repo / "templates")]
+    build = subprocess.Popen(command, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert build.stderr is not None
+        first = build.stderr.readline()  # blocks until the build says it waits (or ends)
+        assert first.startswith("waiting for another build writing"), first
+        assert tree_digest(repo) == before, "it wrote while the other build held the folder"
+    finally:
+        os.close(holder)
+    stdout, stderr = build.communicate(timeout=300)
+    assert build.returncode == 0, stderr
+    assert f"{STALE_FILES} file(s) written" in stdout
+    assert _stale(repo) == []

@@ -47,6 +47,11 @@ def _folders(out_dir: Path) -> list[Path]:
         return [out_dir]
 
 
+def leftovers_of(out_dir: Path) -> list[Path]:
+    """Temp files an interrupted build left in the output folder or its environment folders."""
+    return leftovers(_folders(out_dir))
+
+
 def plan(out_dir: Path, artifacts: list[Artifact], all_envs: bool, owned: set[str] | None) -> Plan:
     """The changes a build makes: files whose bytes differ, owned files it no longer makes, the manifest.
 
@@ -69,7 +74,7 @@ def plan(out_dir: Path, artifacts: list[Artifact], all_envs: bool, owned: set[st
     if differs(out_dir / MANIFEST, manifest):
         changes.append(Change(out_dir / MANIFEST, manifest))
     foreign = [f for f in present(out_dir) if f not in listed and f not in gone and f != MANIFEST]
-    return Plan(changes, foreign, leftovers(_folders(out_dir)))
+    return Plan(changes, foreign, leftovers_of(out_dir))
 
 
 def stale(out_dir: Path, artifacts: list[Artifact], all_envs: bool, owned: set[str] | None) -> list[str]:

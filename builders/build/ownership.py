@@ -105,6 +105,22 @@ def present(out_dir: Path) -> list[str]:
     return [f for f in found if not LEFTOVER.match(f.rsplit("/", 1)[-1])]
 
 
+HARMLESS = {".gitkeep", ".keep", ".DS_Store"}  # hidden files a folder may hold and still be an output folder
+
+
+def _hidden(out_dir: Path) -> list[str]:
+    """Hidden entries at the top of out_dir (a home folder has many), but for temp files and HARMLESS ones.
+
+    `present` leaves hidden files out of what it reports, so they must be
+    counted here: a folder whose only content is hidden is not empty.
+    """
+    try:
+        names = sorted(e.name for e in os.scandir(out_dir))
+    except OSError:
+        return []
+    return [n for n in names if n.startswith(".") and n not in HARMLESS and not LEFTOVER.match(n)]
+
+
 def _listed(names: list[str]) -> str:
     head = ", ".join(names[:SHOW_AT_MOST])
     return head + (f" and {len(names) - SHOW_AT_MOST} more" if len(names) > SHOW_AT_MOST else "")
@@ -153,7 +169,7 @@ def check_out_dir(out_dir: Path, params_dir: Path, layout: Layout) -> set[str] |
     owned = read_manifest(out_dir)
     if owned is not None:
         return owned
-    foreign = [f for f in present(out_dir) if not layout.builds(f)]
+    foreign = [f for f in present(out_dir) if not layout.builds(f)] + _hidden(out_dir)
     if foreign:
         raise OutDirError(
             f"--out {where}: holds files build.py did not write ({_listed(foreign)}) and no {MANIFEST} that "

@@ -33,7 +33,7 @@ import shutil
 import signal
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,6 +260,38 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
     return "a signal" if isinstance(exc, KeyboardInterrupt | Interrupted) else type(exc).__name__
+
+
+@contextmanager
+def locked(folder: Path, waiting: Callable[[], None]) -> Iterator[None]:
+    """One build at a time writes into `folder`: an exclusive flock on the folder itself, for the write phase.
+
+    A second build that reaches its write while the first is writing calls
+    `waiting()` (to say so) and waits; without the lock, each would take the
+    other's temp files for leftovers of a killed build and remove them. The
+    lock is on the folder's own descriptor, so it leaves no file behind and
+    goes with the process however it ends. Where there is no flock
+    (Windows) or the folder does not exist yet, nothing is locked.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def leftovers(folders: list[Path]) -> list[Path]:
