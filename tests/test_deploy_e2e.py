@@ -157,10 +157,18 @@ def test_a_plan_shows_the_change_and_executes_nothing(local, workdir) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "(UPDATE) for nlsql-dev" in result.stdout and "change set reviewed-1 kept" in result.stdout
     assert _parameters(local)["ApiImageTag"] == "0.1.0"
+    hint = result.stdout.split("Execute exactly it with: ", 1)[1].splitlines()[0]
+    assert hint == "python build.py dev --deploy --change-set-name reviewed-1"  # the next test runs exactly it
+    summary = next(line for line in result.stdout.splitlines() if " change(s): " in line and "to add" in line)
+    rows = sum(
+        int(line.split(": ")[-1].split()[0]) for line in result.stdout.splitlines() if line.endswith(" change(s)")
+    )
+    assert summary.split(": ", 1)[1].startswith(f"{rows} change(s)"), (summary, rows)  # adds up to its tables
 
 
 def test_the_reviewed_change_set_is_executed_by_name(local, workdir) -> None:
-    result = _build(local, workdir, "dev", "--deploy", "--yes", "--change-set-name", "reviewed-1")
+    hint = "python build.py dev --deploy --change-set-name reviewed-1"  # what the plan above printed
+    result = _build(local, workdir, *hint.split()[2:], "--yes")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "creating change set" not in result.stdout, "the reviewed change set is executed, not a new one"
     assert _parameters(local)["ApiImageTag"] == "0.2.0"
