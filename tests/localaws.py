@@ -147,6 +147,10 @@ def _placeholder_class(resource_type: str) -> type:
     from moto.core.common_models import CloudFormationModel
 
     class Placeholder(CloudFormationModel):  # type: ignore[misc]
+        # moto files each model under a service named after its module (`tests.localaws` -> "localaws"); under
+        # `python -m tests.localaws` the module is `__main__`, which has no second part (IndexError).
+        __module__ = "tests.localaws"
+
         @staticmethod
         def cloudformation_type() -> str:
             return resource_type
