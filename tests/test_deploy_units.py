@@ -353,13 +353,28 @@ def test_a_rolled_back_first_create_is_deleted_and_created_again_with_the_flag()
     stub.add_response("create_change_set", {"Id": ROOT_CS, "StackId": ROOT}, create)
     stub.add_response("describe_change_set", SAFE_PAGE, {"ChangeSetName": ROOT_CS})
     stub.add_response("describe_change_set", SAFE_PAGE, {"ChangeSetName": ROOT_CS})
-    stub.add_response("delete_change_set", {}, {"ChangeSetName": ROOT_CS})  # a plan keeps no unnamed change set
+    # No terminal and no --yes: refused at the question, and the new CREATE leaves nothing behind.
+    stub.add_response("delete_change_set", {}, {"ChangeSetName": ROOT_CS})
+    stub.add_response("delete_stack", {}, {"StackName": ROOT})
     console, out = _console()
-    opts = Options(Target("us-east-1"), plan_only=True, recreate_failed=True)
+    opts = Options(Target("us-east-1"), recreate_failed=True)
     with stub:
-        assert apply(_Aws(cf), "nlsql-prod", {"TemplateBody": "{}"}, {}, {}, opts, console) == 0
+        with pytest.raises(BuildError):
+            apply(_Aws(cf), "nlsql-prod", {"TemplateBody": "{}"}, {}, {}, opts, console)
         stub.assert_no_pending_responses()
     assert "deleting nlsql-prod (ROLLBACK_COMPLETE) before creating it again" in out.getvalue()
+
+
+def test_a_plan_never_deletes_a_rolled_back_stack_even_with_the_flag() -> None:
+    cf, stub = _cf()
+    stub.add_response("describe_stacks", _stack("ROLLBACK_COMPLETE"), {"StackName": "nlsql-prod"})
+    console, _ = _console()
+    opts = Options(Target("us-east-1"), plan_only=True, recreate_failed=True)
+    with stub:  # any call but the DescribeStacks above (a DeleteStack) fails the test
+        with pytest.raises(BuildError) as caught:
+            apply(_Aws(cf), "nlsql-prod", {"TemplateBody": "{}"}, {}, {}, opts, console)
+        stub.assert_no_pending_responses()
+    assert "--plan changes nothing" in str(caught.value) and "--recreate-failed" in str(caught.value)
 
 
 class _Interrupted:

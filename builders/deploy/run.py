@@ -77,7 +77,7 @@ def deploy(cfg: EnvConfig, artifacts: list[Artifact], opts: Options, console: Co
     aws = Aws(opts.target)
     files = {a.filename: a for a in artifacts if a.env == cfg.environment}
     (boot,) = [a for a in artifacts if not a.env and a.filename == bootstrap.FILENAME]
-    bucket = ensure_bootstrap(aws, boot, opts, console)
+    bucket = ensure_bootstrap(aws, boot, opts, console, cfg.environment)
     s3 = aws.client("s3")
     urls = {}
 
@@ -107,29 +107,61 @@ def deploy(cfg: EnvConfig, artifacts: list[Artifact], opts: Options, console: Co
     )
 
 
-def ensure_bootstrap(aws: Aws, boot: Artifact, opts: Options, console: Console) -> str:
-    """The artifacts bucket's name, creating (or updating) the account's bootstrap stack first if needed."""
+UNFINISHED = {"ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"}  # a stack that holds nothing: its create failed or never ran
+
+
+def ensure_bootstrap(aws: Aws, boot: Artifact, opts: Options, console: Console, env: str = "<env>") -> str:
+    """The artifacts bucket's name, creating (or updating) the account's bootstrap stack first if needed.
+
+    With --plan nothing is executed, the bootstrap included: a missing or
+    unfinished bootstrap stops the plan with the command that creates it,
+    and one that differs from templates/bootstrap.yaml is planned against
+    as it is (the deploy updates it first).
+    """
     cf = aws.client("cloudformation")
-    stack = _stack(cf, bootstrap.STACK_NAME)
-    if stack is None:
-        console.print(
-            f"first deploy to this account and region ({opts.target.region}): creating {bootstrap.STACK_NAME} "
-            "(deploy artifacts bucket, ECR repositories)"
+    name = bootstrap.STACK_NAME
+    stack = _stack(cf, name)
+    status = stack["StackStatus"] if stack else None
+    current = cf.get_template(StackName=name)["TemplateBody"] if stack and status not in UNFINISHED else None
+    needs_work = stack is None or status in UNFINISHED or (current != boot.text and is_terminal(status or ""))
+    if opts.plan_only and (stack is None or status in UNFINISHED):
+        state = "does not exist yet" if stack is None else f"is {status} (its create did not finish)"
+        raise BuildError(
+            f"{name} {state} in {opts.target.region}, and --plan executes nothing, so there is nowhere to upload "
+            f"the templates to plan with. Create it first: `python build.py {env} --deploy` (it creates "
+            f"{name}, then asks before the environment's change set"
+            + (", with --recreate-failed for a failed one)" if status == "ROLLBACK_COMPLETE" else ")")
+            + ", or `aws cloudformation deploy --template-file templates/bootstrap.yaml --stack-name "
+            f"{name}`; then plan again"
         )
-    current = cf.get_template(StackName=bootstrap.STACK_NAME)["TemplateBody"] if stack else None
-    if stack is None or (current != boot.text and is_terminal(stack["StackStatus"])):
+    if opts.plan_only and needs_work:
+        console.print(f"note: {name} differs from templates/bootstrap.yaml; --deploy updates it first (not planned)")
+    elif needs_work:
+        if stack is None:
+            console.print(
+                f"first deploy to this account and region ({opts.target.region}): creating {name} "
+                "(deploy artifacts bucket, ECR repositories)"
+            )
         tags = {"Project": PREFIX, "Environment": "shared", "ManagedBy": "cloudformation"}
         bootstrap_opts = Options(
-            opts.target, yes=True, allow_replacement=False, interactive=opts.interactive, role_arn=opts.role_arn
+            opts.target,
+            yes=True,
+            allow_replacement=False,
+            recreate_failed=opts.recreate_failed,
+            interactive=opts.interactive,
+            role_arn=opts.role_arn,
         )
-        code = apply(aws, bootstrap.STACK_NAME, {"TemplateBody": boot.text}, {}, tags, bootstrap_opts, console)
+        code = apply(aws, name, {"TemplateBody": boot.text}, {}, tags, bootstrap_opts, console)
         if code != 0:
-            raise BuildError(f"{bootstrap.STACK_NAME} could not be created or updated; nothing else was deployed")
-        stack = _stack(cf, bootstrap.STACK_NAME)
+            raise BuildError(f"{name} could not be created or updated; nothing else was deployed")
+        stack = _stack(cf, name)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}
     if bootstrap.OUT_ARTIFACTS_BUCKET not in outputs:
+        status = (stack or {}).get("StackStatus", "missing")
         raise BuildError(
-            f"{bootstrap.STACK_NAME} has no output {bootstrap.OUT_ARTIFACTS_BUCKET}; is it an older version?"
+            f"{name} is {status} and has no output {bootstrap.OUT_ARTIFACTS_BUCKET}, so the templates cannot be "
+            f"uploaded; see its events (`aws cloudformation describe-stack-events --stack-name {name}`), then "
+            f"`python build.py {env} --deploy --recreate-failed`"
         )
     return outputs[bootstrap.OUT_ARTIFACTS_BUCKET]
 
@@ -173,7 +205,7 @@ def apply(
     preview.show(console, change_set)
     _guard(cf, change_set, kind, opts, console)
     if opts.plan_only:
-        return _end_plan(cf, change_set, opts, console, name.removeprefix(f"{PREFIX}-"))
+        return _end_plan(cf, change_set, kind, opts, console, name.removeprefix(f"{PREFIX}-"))
     if not _confirm(f"execute {change_set.name} on {name}?", opts):
         _discard(cf, change_set, kind, opts)
         raise BuildError(_refusal(change_set, opts))
@@ -205,6 +237,12 @@ def _kind(cf: Any, name: str, opts: Options, console: Console) -> str:
     if stack is None or stack["StackStatus"] == "REVIEW_IN_PROGRESS":
         return "CREATE"
     status = stack["StackStatus"]
+    if status == "ROLLBACK_COMPLETE" and opts.plan_only:
+        raise BuildError(
+            f"{name} is ROLLBACK_COMPLETE (its first create failed), so no change set can be planned on it, and "
+            f"--plan changes nothing, so it will not delete it. Deploy with --recreate-failed to delete it and "
+            f"create it again (asking first), or delete it by hand: aws cloudformation delete-stack --stack-name {name}"
+        )
     if status == "ROLLBACK_COMPLETE":
         question = (
             f"{name} is ROLLBACK_COMPLETE: its first create failed and was rolled back, so it holds nothing and "
@@ -278,7 +316,8 @@ def _guard(cf: Any, change_set: changeset.ChangeSet, kind: str, opts: Options, c
     )
 
 
-def _end_plan(cf: Any, change_set: changeset.ChangeSet, opts: Options, console: Console, env: str) -> int:
+def _end_plan(cf: Any, change_set: changeset.ChangeSet, kind: str, opts: Options, console: Console, env: str) -> int:
+    """A plan ends with nothing executed and, unless the change set was named to keep, nothing left behind."""
     if opts.change_set_name:
         console.print(
             f"plan only: change set {change_set.name} kept. Execute exactly it with: "
@@ -286,8 +325,11 @@ def _end_plan(cf: Any, change_set: changeset.ChangeSet, opts: Options, console: 
             markup=False,
         )
     else:
-        changeset.delete(cf, change_set.id)
-        console.print("plan only: nothing executed, change set deleted (name one with --change-set-name to keep it)")
+        _discard(cf, change_set, kind, opts)
+        gone = " and the empty stack it was made on" if kind == "CREATE" else ""
+        console.print(
+            f"plan only: nothing executed; change set deleted{gone} (name one with --change-set-name to keep it)"
+        )
     return 0
 
 

@@ -1,0 +1,96 @@
+"""Deploy flow against the local AWS, from an empty account: --plan executes nothing, a failed bootstrap recovers.
+
+Real build.py processes against a moto server on 127.0.0.1 (tests/localaws.py),
+each test from an empty account (the server is reset first).
+"""
+
+from __future__ import annotations
+
+import shutil
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import localaws
+from tests.conftest import PARAMS
+from tests.test_deploy_e2e import _build, _client
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+ARTIFACTS = f"nlsql-shared-artifacts-{ACCOUNT}-{REGION}"
+LIVE = ["CREATE_COMPLETE", "REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE", "UPDATE_COMPLETE", "CREATE_FAILED"]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[localaws.LocalAws]:
+    local = localaws.start()
+    yield local
+    local.stop()
+
+
+@pytest.fixture
+def local(server: localaws.LocalAws) -> localaws.LocalAws:
+    """The server with an empty account: every test starts from a first deploy."""
+    urllib.request.urlopen(urllib.request.Request(f"{server.url}/moto-api/reset", method="POST"), timeout=30).close()
+    return server
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    shutil.copytree(PARAMS, tmp_path / "params")
+    return tmp_path
+
+
+def _stacks(local: localaws.LocalAws) -> dict[str, str]:
+    found = _client(local, "cloudformation").list_stacks(StackStatusFilter=LIVE)["StackSummaries"]
+    return {s["StackName"]: s["StackStatus"] for s in found}
+
+
+def test_plan_in_an_empty_account_executes_nothing_and_says_how_to_bootstrap(local, workdir) -> None:
+    result = _build(local, workdir, "dev", "--plan")
+    assert result.returncode == 1
+    assert "nlsql-bootstrap does not exist yet" in result.stderr and "--plan executes nothing" in result.stderr
+    assert "python build.py dev --deploy" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _stacks(local) == {}, "a plan created a stack"
+
+
+def test_a_planned_create_leaves_no_stack_behind_and_a_kept_one_deploys(local, workdir) -> None:
+    assert _build(local, workdir, "dev", "--deploy", "--yes").returncode == 0  # bootstraps the account
+    qa = (workdir / "params" / "dev.yaml").read_text().replace("environment: dev", "environment: qa")
+    (workdir / "params" / "qa.yaml").write_text(qa)
+
+    planned = _build(local, workdir, "qa", "--plan")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "nothing executed; change set deleted and the empty stack it was made on" in planned.stdout
+    assert "nlsql-qa" not in _stacks(local)
+
+    kept = _build(local, workdir, "qa", "--plan", "--change-set-name", "first-qa")
+    assert kept.returncode == 0, kept.stderr
+    assert _stacks(local).get("nlsql-qa") == "REVIEW_IN_PROGRESS"
+    deployed = _build(local, workdir, "qa", "--deploy", "--yes", "--change-set-name", "first-qa")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert "creating change set" not in deployed.stdout, "the kept change set is executed, not a new one"
+    assert _stacks(local)["nlsql-qa"] == "CREATE_COMPLETE"
+
+
+def test_a_failed_bootstrap_is_named_and_recreated(local, workdir) -> None:
+    _client(local, "s3").create_bucket(Bucket=ARTIFACTS)  # left over from an earlier attempt: the create fails
+    failed = _build(local, workdir, "dev", "--deploy", "--yes")
+    assert failed.returncode == 1
+    assert _stacks(local).get("nlsql-bootstrap") == "ROLLBACK_COMPLETE"
+
+    planned = _build(local, workdir, "dev", "--plan")
+    assert planned.returncode == 1
+    assert "nlsql-bootstrap is ROLLBACK_COMPLETE" in planned.stderr and "--recreate-failed" in planned.stderr
+    assert "is it an older version" not in planned.stderr + failed.stderr
+
+    refused = _build(local, workdir, "dev", "--deploy", "--yes")
+    assert refused.returncode == 1
+    assert "nlsql-bootstrap is ROLLBACK_COMPLETE" in refused.stderr and "--recreate-failed" in refused.stderr
+
+    _client(local, "s3").delete_bucket(Bucket=ARTIFACTS)
+    retried = _build(local, workdir, "dev", "--deploy", "--yes", "--recreate-failed")
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert _stacks(local)["nlsql-bootstrap"] == "CREATE_COMPLETE" and _stacks(local)["nlsql-dev"] == "CREATE_COMPLETE"
