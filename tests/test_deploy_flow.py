@@ -7,6 +7,7 @@ each test from an empty account (the server is reset first).
 from __future__ import annotations
 
 import shutil
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,6 +70,10 @@ def test_a_planned_create_leaves_no_stack_behind_and_a_kept_one_deploys(local, w
     kept = _build(local, workdir, "qa", "--plan", "--change-set-name", "first-qa")
     assert kept.returncode == 0, kept.stderr
     assert _stacks(local).get("nlsql-qa") == "REVIEW_IN_PROGRESS"
+    started = time.monotonic()
+    followed = _build(local, workdir, "qa", "--follow")  # nothing runs: it must not wait for an operation
+    assert followed.returncode == 0 and time.monotonic() - started < 30, followed.stdout + followed.stderr
+    assert "REVIEW_IN_PROGRESS" in followed.stdout and "python build.py qa --deploy" in followed.stdout
     deployed = _build(local, workdir, "qa", "--deploy", "--yes", "--change-set-name", "first-qa")
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     assert "creating change set" not in deployed.stdout, "the kept change set is executed, not a new one"

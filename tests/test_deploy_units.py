@@ -407,3 +407,59 @@ def test_ctrl_c_while_following_leaves_the_stack_deploying_and_says_how_to_follo
     assert code == 130
     assert "keeps deploying in CloudFormation" in out.getvalue()
     assert "python build.py prod --follow" in out.getvalue()
+
+
+@pytest.mark.parametrize("action", ["Dynamic", "Import", "SyncWithActual"])
+def test_an_action_of_unknown_effect_on_a_stateful_resource_is_guarded_like_a_replacement(action: str) -> None:
+    bucket = changeset.Change("nlsql-prod/Storage", action, "DataLakeBucket", "AWS::S3::Bucket", "", ())
+    queue = changeset.Change("nlsql-prod/Compute", action, "Queue", "AWS::SQS::Queue", "", ())
+    assert guard.dangerous([bucket, queue]) == [bucket]
+    assert f"({action})" in guard.describe_danger(bucket)
+
+
+def test_yes_with_a_reviewed_change_set_that_is_gone_refuses_to_make_a_new_one() -> None:
+    cf, stub = _cf()
+    stub.add_response("describe_stacks", _stack("UPDATE_COMPLETE"), {"StackName": "nlsql-prod"})
+    stub.add_client_error(
+        "describe_change_set", "ChangeSetNotFound", "ChangeSet [pr-42] does not exist", http_status_code=404
+    )
+    console, _ = _console()
+    opts = Options(Target("us-east-1"), yes=True, change_set_name="pr-42")
+    with stub:  # a CreateChangeSet or ExecuteChangeSet here would be an unstubbed call, and fail the test
+        with pytest.raises(BuildError) as caught:
+            apply(_Aws(cf), "nlsql-prod", {"TemplateBody": "{}"}, {}, {}, opts, console)
+        stub.assert_no_pending_responses()
+    assert "change set pr-42 of nlsql-prod is gone" in str(caught.value)
+    assert "python build.py prod --plan --change-set-name pr-42" in str(caught.value)
+
+
+def test_a_change_set_still_computing_at_the_timeout_is_a_clear_error() -> None:
+    cf, stub = _cf()
+    for _ in range(3):
+        stub.add_response(
+            "describe_change_set", {**SAFE_PAGE, "Status": "CREATE_IN_PROGRESS"}, {"ChangeSetName": ROOT_CS}
+        )
+    clock = iter([0.0, 0.0, 5.0, 11.0])
+    with stub:
+        with pytest.raises(BuildError) as caught:
+            changeset.wait(cf, ROOT_CS, timeout=10, sleep=lambda _: None, clock=lambda: next(clock))
+    assert "still CREATE_IN_PROGRESS after 10s" in str(caught.value) and "describe-change-set" in str(caught.value)
+
+
+def test_expired_credentials_while_following_say_the_deploy_goes_on() -> None:
+    cf, stub = _cf()
+    stub.add_response("describe_stacks", _stack("UPDATE_COMPLETE"), {"StackName": "nlsql-prod"})
+    stub.add_response("create_change_set", {"Id": ROOT_CS, "StackId": ROOT}, ANY_CREATE)
+    stub.add_response("describe_change_set", SAFE_PAGE, {"ChangeSetName": ROOT_CS})
+    stub.add_response("describe_change_set", SAFE_PAGE, {"ChangeSetName": ROOT_CS})
+    stub.add_response("execute_change_set", {}, {"ChangeSetName": ROOT_CS})
+    stub.add_client_error("describe_stacks", "ExpiredToken", "The security token included in the request is expired")
+    console, _ = _console()
+    with stub:
+        with pytest.raises(BuildError) as caught:
+            apply(
+                _Aws(cf), "nlsql-prod", {"TemplateBody": "{}"}, {}, {}, Options(Target("us-east-1"), yes=True), console
+            )
+    message = str(caught.value)
+    assert "ExpiredToken" in message or "expired" in message
+    assert "keeps deploying in CloudFormation" in message and "python build.py prod --follow" in message

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from builders.errors import BuildError
+
 # What CloudFormation says when a change set would change nothing.
 NO_CHANGE_REASONS = ("didn't contain changes", "No updates are to be performed")
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
@@ -75,15 +77,31 @@ def create(
     return response["Id"]
 
 
-def wait(cf: Any, change_set_id: str, *, timeout: float = 900, poll: float = 2.0, sleep: Callable = time.sleep) -> None:
+class ChangeSetTimeout(BuildError):
+    """A change set CloudFormation is still computing when we stop waiting: a clear error, not a traceback."""
+
+
+def wait(
+    cf: Any,
+    change_set_id: str,
+    *,
+    timeout: float = 900,
+    poll: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
     """Until CloudFormation has finished computing the change set (or failed to)."""
-    deadline = time.monotonic() + timeout
+    deadline = clock() + timeout
     while True:
         status = cf.describe_change_set(ChangeSetName=change_set_id)["Status"]
         if status not in {"CREATE_PENDING", "CREATE_IN_PROGRESS"}:
             return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"change set {change_set_id} still {status} after {timeout:.0f}s")
+        if clock() > deadline:
+            raise ChangeSetTimeout(
+                f"change set {change_set_id} is still {status} after {timeout:.0f}s; CloudFormation may still "
+                f"finish it: look with `aws cloudformation describe-change-set --change-set-name {change_set_id}`, "
+                "then deploy again (an unfinished one is replaced)"
+            )
         sleep(poll)
 
 

@@ -32,18 +32,33 @@ CONDITIONAL_EXPLAINED = (
 )
 
 
+# Actions whose effect on a resource's data cannot be read from the change set: treated like a replacement.
+UNKNOWN_EFFECT = {
+    "Dynamic": "changed in a way CloudFormation works out only while it runs (Dynamic)",
+    "Import": "imported: an existing resource taken under this stack (Import)",
+    "SyncWithActual": "synced with its actual state, overwriting a change made outside CloudFormation (SyncWithActual)",
+}
+
+
 def dangerous(changes: tuple[Change, ...] | list[Change]) -> list[Change]:
-    """The changes that would remove or (maybe) replace a stateful resource."""
+    """The changes that would remove, (maybe) replace, or change unknowably a stateful resource."""
     return [
         c
         for c in changes
         if c.resource_type in STATEFUL_TYPES
-        and (c.action == "Remove" or (c.action == "Modify" and c.replacement in {"True", "Conditional"}))
+        and (
+            c.action in {"Remove", *UNKNOWN_EFFECT}
+            or (c.action == "Modify" and c.replacement in {"True", "Conditional"})
+        )
     ]
 
 
 def describe_danger(change: Change) -> str:
-    what = "removed" if change.action == "Remove" else f"replaced ({change.replacement})"
+    what = (
+        "removed"
+        if change.action == "Remove"
+        else UNKNOWN_EFFECT.get(change.action) or f"replaced ({change.replacement})"
+    )
     causes = ", ".join(f"{prop} ({why}{', by ' + entity if entity else ''})" for prop, why, entity in change.causes)
     return f"{change.stack}/{change.logical_id} ({change.resource_type}) would be {what}" + (
         f" because of {causes}" if causes else ""

@@ -180,6 +180,13 @@ def apply(
     cf = aws.client("cloudformation")
     kind = _kind(cf, name, opts, console)
     change_set = _reviewed(cf, name, opts)
+    if change_set is None and opts.change_set_name and not opts.plan_only and (opts.yes or not opts.interactive):
+        env = name.removeprefix(f"{PREFIX}-")
+        raise BuildError(
+            f"change set {opts.change_set_name} of {name} is gone (executed, deleted, or never made), and --yes "
+            f"would execute an unreviewed one under its name: plan again with `python build.py {env} --plan "
+            f"--change-set-name {opts.change_set_name}`, review it, then deploy it"
+        )
     if change_set is None:
         set_name = opts.change_set_name or f"{name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
         console.print(f"creating change set {set_name} ({kind}) for {name}...")
@@ -212,16 +219,19 @@ def apply(
     since = datetime.now(UTC) - timedelta(seconds=5)
     cf.execute_change_set(ChangeSetName=change_set.id)
     operation = "CREATE" if kind == "CREATE" else "UPDATE"
-    stack_id = change_set.stack_id or _stack(cf, name)["StackId"]
-    total = sum(1 for c in change_set.changes if c.resource_type != "AWS::CloudFormation::Stack")
+    goes_on = (
+        f"{name} keeps deploying in CloudFormation (the change set was executed). "
+        f"Follow it again with: python build.py {name.removeprefix(PREFIX + '-')} --follow"
+    )
     try:
+        stack_id = change_set.stack_id or _stack(cf, name)["StackId"]
+        total = sum(1 for c in change_set.changes if c.resource_type != "AWS::CloudFormation::Stack")
         outcome = follow(cf, stack_id, since=since, total=total, console=console, interactive=opts.interactive)
     except KeyboardInterrupt:
-        console.print(
-            f"stopped following; {name} keeps deploying in CloudFormation. "
-            f"Follow it again with: python build.py {name.removeprefix(PREFIX + '-')} --follow"
-        )
+        console.print(f"stopped following; {goes_on}", markup=False)
         return 130
+    except aws_errors() as exc:  # expired credentials, a network outage: the deploy itself is not affected
+        raise BuildError(f"lost touch with AWS while following ({describe_error(exc)}); {goes_on}") from None
     if not succeeded(outcome.status, operation):
         _report_failure(console, name, outcome)
         return 1
@@ -460,6 +470,14 @@ def resume(cfg: EnvConfig, opts: Options, console: Console) -> int:
     cf, name, stack = _deployed(cfg, opts)
     if stack is None:
         raise BuildError(f"{name} is not deployed in {opts.target.region}")
+    if stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+        console.print(
+            f"{name} is REVIEW_IN_PROGRESS: a change set was made for its first create but not executed, so "
+            f"nothing is running to follow. Deploy it with `python build.py {cfg.environment} --deploy` "
+            f"(add --change-set-name NAME to execute a kept one)",
+            markup=False,
+        )
+        return 0
     since = datetime.now(UTC) - timedelta(minutes=2)
     outcome = follow(cf, stack["StackId"], since=since, total=0, console=console, interactive=opts.interactive)
     console.print(f"{name}: {outcome.status}")
