@@ -463,3 +463,69 @@ def test_expired_credentials_while_following_say_the_deploy_goes_on() -> None:
     message = str(caught.value)
     assert "ExpiredToken" in message or "expired" in message
     assert "keeps deploying in CloudFormation" in message and "python build.py prod --follow" in message
+
+
+def test_a_change_set_that_fails_says_why_at_every_level_and_leaves_nothing() -> None:
+    """The root's reason over two pages (NextToken), the nested stack's own, and the validation events; then the
+    change set and the empty stack of a CREATE are deleted."""
+    cf, stub = _cf()
+    stub.add_client_error("describe_stacks", "ValidationError", "Stack with id nlsql-prod does not exist")
+    create = {**ANY_CREATE, "ChangeSetType": "CREATE"}
+    stub.add_response("create_change_set", {"Id": ROOT_CS, "StackId": ROOT}, create)
+    failed_root = {**ROOT_PAGE, "Status": "FAILED", "StatusReason": "Nested change set " + DB_CS + " was not created"}
+    stub.add_response("describe_change_set", failed_root, {"ChangeSetName": ROOT_CS})  # the wait
+    stub.add_response("describe_change_set", {**failed_root, "NextToken": "page-2"}, {"ChangeSetName": ROOT_CS})
+    stub.add_response(
+        "describe_change_set",
+        {**failed_root, "Changes": [_rc("Add", "Queue", "AWS::SQS::Queue")]},
+        {"ChangeSetName": ROOT_CS, "NextToken": "page-2"},
+    )
+    nested = {**DB_PAGE, "Status": "FAILED", "StatusReason": "Template format error: Unresolved resource [Vpc]"}
+    stub.add_response("describe_change_set", nested, {"ChangeSetName": DB_CS})
+    event = {
+        "EventId": "e1",
+        "EventType": "VALIDATION_ERROR",
+        "LogicalResourceId": "DataLakeBucket",
+        "ValidationName": "PROPERTY_VALIDATION",
+        "ValidationStatus": "FAILED",
+        "ValidationPath": "/Properties/BucketName",
+        "ValidationStatusReason": "does not match pattern ^[a-z0-9.-]{3,63}$",
+    }
+    stub.add_response("describe_events", {"OperationEvents": [event]}, {"ChangeSetName": ROOT_CS})
+    stub.add_response("delete_change_set", {}, {"ChangeSetName": ROOT_CS})
+    stub.add_response("delete_stack", {}, {"StackName": ROOT})
+    console, _ = _console()
+    with stub:
+        with pytest.raises(BuildError) as caught:
+            apply(
+                _Aws(cf), "nlsql-prod", {"TemplateBody": "{}"}, {}, {}, Options(Target("us-east-1"), yes=True), console
+            )
+        stub.assert_no_pending_responses()
+    message = str(caught.value)
+    assert "is FAILED; nothing was executed and it was deleted, with the empty stack it was made on" in message
+    assert "nlsql-prod/Database: Template format error: Unresolved resource [Vpc]" in message
+    assert "PROPERTY_VALIDATION: DataLakeBucket/Properties/BucketName: does not match pattern" in message
+
+
+def test_nested_change_sets_that_only_had_no_changes_are_deleted_after_the_deploy() -> None:
+    cf, stub = _cf()
+    stub.add_response("describe_stacks", _stack("UPDATE_COMPLETE"), {"StackName": "nlsql-prod"})
+    stub.add_response("create_change_set", {"Id": ROOT_CS, "StackId": ROOT}, ANY_CREATE)
+    root = {**ROOT_PAGE, "Changes": [*ROOT_PAGE["Changes"], _rc("Add", "Queue", "AWS::SQS::Queue")]}
+    empty_nested = {**DB_PAGE, "Status": "FAILED", "Changes": [],
+                    "StatusReason": "The submitted information didn't contain changes."}  # fmt: skip
+    stub.add_response("describe_change_set", root, {"ChangeSetName": ROOT_CS})  # the wait
+    stub.add_response("describe_change_set", root, {"ChangeSetName": ROOT_CS})
+    stub.add_response("describe_change_set", empty_nested, {"ChangeSetName": DB_CS})
+    stub.add_response("execute_change_set", {}, {"ChangeSetName": ROOT_CS})
+    stub.add_response("describe_stacks", _stack("UPDATE_COMPLETE"), {"StackName": ROOT})
+    stub.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": ROOT})
+    stub.add_response("delete_change_set", {}, {"ChangeSetName": DB_CS})
+    stub.add_response("describe_stacks", _stack("UPDATE_COMPLETE"), {"StackName": "nlsql-prod"})
+    console, _ = _console()
+    with stub:
+        code = apply(
+            _Aws(cf), "nlsql-prod", {"TemplateBody": "{}"}, {}, {}, Options(Target("us-east-1"), yes=True), console
+        )
+        stub.assert_no_pending_responses()
+    assert code == 0

@@ -43,10 +43,27 @@ class ChangeSet:
     status: str
     reason: str
     changes: tuple[Change, ...] = field(default_factory=tuple)
+    # Nested change sets under this one, at any depth: (stack path, change set id, status, reason).
+    nested: tuple[tuple[str, str, str, str], ...] = field(default_factory=tuple)
 
     @property
     def empty(self) -> bool:
-        return self.status == "FAILED" and any(r in self.reason for r in NO_CHANGE_REASONS)
+        return self.status == "FAILED" and _no_change(self.reason)
+
+    @property
+    def nested_failures(self) -> list[tuple[str, str]]:
+        """(stack path, reason) of each nested change set that failed for a reason other than 'no changes'."""
+        failed = [(path, status, reason) for path, _, status, reason in self.nested if status == "FAILED"]
+        return [(path, reason) for path, _, reason in failed if not _no_change(reason)]
+
+    @property
+    def nested_empty(self) -> list[str]:
+        """The ids of nested change sets that FAILED only because their stack has no changes: clutter to delete."""
+        return [cs_id for _, cs_id, status, reason in self.nested if status == "FAILED" and _no_change(reason)]
+
+
+def _no_change(reason: str) -> bool:
+    return any(r in reason for r in NO_CHANGE_REASONS)
 
 
 def create(
@@ -122,13 +139,17 @@ def describe(cf: Any, change_set_id: str, stack_path: str | None = None, stack_n
     head = pages[0]
     path = stack_path or head["StackName"]
     changes: list[Change] = []
+    nested_sets: list[tuple[str, str, str, str]] = []
     for page in pages:
         for item in page.get("Changes", []):
             rc = item.get("ResourceChange", {})
             changes.append(_change(path, rc))
             nested = rc.get("ChangeSetId")
             if rc.get("ResourceType") == "AWS::CloudFormation::Stack" and nested:
-                changes += describe(cf, nested, f"{path}/{rc['LogicalResourceId']}").changes
+                child_path = f"{path}/{rc['LogicalResourceId']}"
+                child = describe(cf, nested, child_path)
+                changes += child.changes
+                nested_sets += [(child_path, child.id, child.status, child.reason), *child.nested]
     return ChangeSet(
         id=head.get("ChangeSetId", change_set_id),
         name=head.get("ChangeSetName", ""),
@@ -138,6 +159,7 @@ def describe(cf: Any, change_set_id: str, stack_path: str | None = None, stack_n
         status=head["Status"],
         reason=head.get("StatusReason", ""),
         changes=tuple(changes),
+        nested=tuple(nested_sets),
     )
 
 
@@ -163,3 +185,27 @@ def _change(path: str, rc: dict[str, Any]) -> Change:
 
 def delete(cf: Any, change_set_id: str) -> None:
     cf.delete_change_set(ChangeSetName=change_set_id)
+
+
+def validation_failures(cf: Any, change_set_id: str) -> list[str]:
+    """What CloudFormation's pre-deployment validation recorded against the change set (DescribeEvents).
+
+    Empty where the API is not there (an older endpoint, a local AWS without it) or says nothing: the
+    change set's own reason is printed either way.
+    """
+    found: list[str] = []
+    token = None
+    try:
+        while True:
+            page = cf.describe_events(ChangeSetName=change_set_id, **({"NextToken": token} if token else {}))
+            for event in page.get("OperationEvents", []):
+                if event.get("ValidationStatus") == "FAILED" or event.get("EventType") == "VALIDATION_ERROR":
+                    logical, at = event.get("LogicalResourceId", ""), event.get("ValidationPath", "")
+                    where = logical + (at if not at or at.startswith("/") else f"/{at}")
+                    what = event.get("ValidationStatusReason") or event.get("ResourceStatusReason") or ""
+                    found.append(f"{event.get('ValidationName', 'validation')}: {where}: {what}".replace(": : ", ": "))
+            token = page.get("NextToken")
+            if not token:
+                return found
+    except Exception:  # noqa: BLE001 - best effort: botocore's ClientError, or an operation the endpoint lacks
+        return found

@@ -208,7 +208,7 @@ def apply(
         console.print(f"{name}: no changes")
         return 0
     if change_set.status != "CREATE_COMPLETE":
-        raise BuildError(f"change set {change_set.name} for {name} is {change_set.status}: {change_set.reason}")
+        raise _failed_change_set(cf, change_set, kind, name, opts)
     preview.show(console, change_set)
     _guard(cf, change_set, kind, opts, console)
     if opts.plan_only:
@@ -232,6 +232,7 @@ def apply(
         return 130
     except aws_errors() as exc:  # expired credentials, a network outage: the deploy itself is not affected
         raise BuildError(f"lost touch with AWS while following ({describe_error(exc)}); {goes_on}") from None
+    _delete_nested_empty(cf, change_set)
     if not succeeded(outcome.status, operation):
         _report_failure(console, name, outcome)
         return 1
@@ -239,6 +240,34 @@ def apply(
         _protect(cf, name, console)
     _show_outputs(console, _stack(cf, name))
     return 0
+
+
+def _failed_change_set(cf: Any, change_set: changeset.ChangeSet, kind: str, name: str, opts: Options) -> BuildError:
+    """Everything CloudFormation said about a change set it could not make; it (and its empty stack) deleted."""
+    lines = [f"  {name}: {change_set.reason or change_set.status}"]
+    lines += [f"  {path}: {reason}" for path, reason in change_set.nested_failures]
+    lines += [f"  {line}" for line in changeset.validation_failures(cf, change_set.id)]
+    try:
+        changeset.delete(cf, change_set.id)
+        if kind == "CREATE" and change_set.stack_id:
+            cf.delete_stack(StackName=change_set.stack_id, **_role(opts))
+        cleaned = "it was deleted" + (", with the empty stack it was made on" if kind == "CREATE" else "")
+    except aws_errors() as exc:
+        cleaned = f"it could not be deleted ({describe_error(exc)})"
+    return BuildError(
+        f"change set {change_set.name} for {name} is {change_set.status}; nothing was executed and {cleaned}:\n"
+        + "\n".join(lines)
+    )
+
+
+def _delete_nested_empty(cf: Any, change_set: changeset.ChangeSet) -> None:
+    """Nested change sets that FAILED only for having no changes stay on their nested stacks; remove them, so
+    that no stack collects them up to CloudFormation's limit of change sets per stack."""
+    for nested_id in change_set.nested_empty:
+        try:
+            changeset.delete(cf, nested_id)
+        except aws_errors():  # gone already (executing the root may take them): nothing to clean
+            pass
 
 
 def _kind(cf: Any, name: str, opts: Options, console: Console) -> str:
