@@ -393,6 +393,9 @@ def _refusal(change_set: changeset.ChangeSet, opts: Options) -> str:
     return f"{why}: change set {change_set.name} was not executed{kept} (pass --yes to execute without asking)"
 
 
+TAKEN = ("bucket name is not available", "already exists", "AlreadyExists")
+
+
 def _report_failure(console: Console, name: str, outcome: Any) -> None:
     console.print(f"[bold red]{name} ended {outcome.status}[/]. What failed first:")
     for event in outcome.failures[:5]:
@@ -402,6 +405,45 @@ def _report_failure(console: Console, name: str, outcome: Any) -> None:
             highlight=False,
             markup=False,
         )
+    for hint in _retained_hints(name, outcome.failures[:5]):
+        console.print(hint, highlight=False, markup=False)
+
+
+def _retained_hints(name: str, failures: list[dict[str, Any]]) -> list[str]:
+    """For a create blocked by a name already taken (a bucket or log group an earlier deploy kept): which one,
+    and the commands that remove or adopt it."""
+    hints = []
+    for event in failures:
+        if not any(t in str(event.get("ResourceStatusReason", "")) for t in TAKEN):
+            continue
+        kind = event.get("ResourceType", "")
+        taken = _physical_name(event)
+        if kind == "AWS::S3::Bucket":
+            hints.append(
+                f"hint: the bucket {taken} already exists, most likely kept (DeletionPolicy Retain) by an earlier "
+                f"{name} that was deleted. Look at what it holds (`aws s3 ls s3://{taken} --recursive --summarize`); "
+                f"copy what must be kept elsewhere (`aws s3 sync s3://{taken} s3://<backup-bucket>`), remove it "
+                f"(`aws s3 rb s3://{taken} --force`), then deploy again with --recreate-failed"
+            )
+        elif kind == "AWS::Logs::LogGroup":
+            hints.append(
+                f"hint: the log group {taken} already exists (kept by an earlier {name}); delete it "
+                f"(`aws logs delete-log-group --log-group-name {taken}`) or import it, then deploy with "
+                "--recreate-failed"
+            )
+    return hints
+
+
+def _physical_name(event: dict[str, Any]) -> str:
+    """The name the failed resource asked for: its physical id, or BucketName / LogGroupName in its properties."""
+    try:
+        properties = json.loads(event.get("ResourceProperties") or "{}")
+    except ValueError:
+        properties = {}
+    for key in ("BucketName", "LogGroupName"):
+        if isinstance(properties, dict) and isinstance(properties.get(key), str):
+            return properties[key]
+    return event.get("PhysicalResourceId") or f"named in {event.get('LogicalResourceId', 'the resource')}'s properties"
 
 
 def _protect(cf: Any, name: str, console: Console) -> None:
