@@ -4,8 +4,26 @@
 
 moto 5.2.5 runs our stacks, but not quite as CloudFormation does. Each patch
 below names the gap and the real behaviour it reproduces, and has a test of
-its own in tests/test_localaws.py. This module is test tooling: nothing in
-builders/ imports it.
+its own in tests/test_localaws.py or an end-to-end test in test_deploy_*.py.
+This module is test tooling: nothing in builders/ imports it.
+
+What it models, failures included: change-set execution with per-resource
+events; a failed create (a service error, or a custom resource that answers
+FAILED or never answers within min(ServiceTimeout, CUSTOM_RESOURCE_TIMEOUT))
+fails the resource with CloudFormation's reason, each stack around it with
+"Embedded stack ... was not successfully created", and rolls the root back to
+ROLLBACK_COMPLETE, keeping DeletionPolicy Retain; nested stack outputs, ids
+and names; termination protection; KMS keys; Lambda-backed custom resources
+run in-process; faults a test can inject (DATA_API_ERRORS, LOST_ANSWERS).
+
+What it still cannot show (so the Stubber tests in test_deploy_units.py
+feed real-shaped responses instead): a failed UPDATE and its rollback to
+UPDATE_ROLLBACK_COMPLETE (an update error is an API error here), a failed
+delete (DELETE_FAILED), custom-resource answers to Update and Delete (not
+awaited), change sets with Replacement, Details or nested change sets, the
+change-set states beyond AVAILABLE/executed, property validation of the types
+moto does not model (they accept anything: see unmodelled_resource_types),
+throttling and paged responses.
 """
 
 from __future__ import annotations
@@ -102,8 +120,10 @@ def nested_stack_outputs_and_ids() -> None:
             resource_name = f"{parent.name}-{kwargs.get('LogicalId', resource_name)}-{suffix}"
         child = original_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
         if parent is not None:
+            # Complete only once its custom resources have answered SUCCESS; FAILED or silence fails it, and the
+            # failure travels up as CloudFormation's "Embedded stack ... was not successfully created".
+            _await_custom_resources(child)
             _resource_events(child, "CREATE", list(child.template_dict.get("Resources", {})))
-            # Its custom resources have answered (they run synchronously here): the stack is complete.
             if child.status != "CREATE_COMPLETE":
                 child.mark_creation_complete()
         return child
@@ -216,6 +236,49 @@ def unmodelled_resource_types() -> None:
 
 STATEMENTS: list[tuple[str, str]] = []  # (cluster ARN, SQL) of every RDS Data API statement, for the tests
 ANSWERS: list[tuple[str, str]] = []  # (logical id, Status) of every custom-resource answer the receiver got
+# Faults a test may set, each a failure AWS can really produce (cleared by start()):
+DATA_API_ERRORS: list[tuple[str, str, str]] = []  # (SQL substring, error code, message): the statement fails
+LOST_ANSWERS: set[str] = set()  # logical ids whose custom-resource answer never reaches CloudFormation
+# How long CloudFormation waits for a custom resource: its ServiceTimeout (default one hour), but at most this many
+# seconds here (LOCALAWS_CUSTOM_RESOURCE_TIMEOUT), so that a lost answer fails a test in seconds, not an hour.
+CUSTOM_RESOURCE_TIMEOUT = float(os.environ.get("LOCALAWS_CUSTOM_RESOURCE_TIMEOUT", "20"))
+
+
+class CustomResourceFailed(Exception):
+    """A custom resource answered FAILED, or not at all: its create fails with CloudFormation's reason."""
+
+    def __init__(self, message: str, trail: list[tuple[str, str, str]]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.localaws_trail = trail
+
+
+def _await_custom_resources(stack: Any) -> None:
+    """Wait, as CloudFormation does, for each custom resource of `stack` to answer; raise on FAILED or silence.
+
+    Real: CloudFormation waits up to the resource's ServiceTimeout (an hour by default) for the answer at its
+    response URL; FAILED fails the resource with the Reason sent; no answer fails it when the time is up.
+    """
+    for logical_id, custom in list(stack.custom_resources.items()):
+        resource_json = stack.resource_map._resource_json_map.get(logical_id, {})
+        resource_type = resource_json.get("Type", "AWS::CloudFormation::CustomResource")
+        service_timeout = float(resource_json.get("Properties", {}).get("ServiceTimeout", 3600))
+        deadline = time.monotonic() + min(service_timeout, CUSTOM_RESOURCE_TIMEOUT)
+        while not custom.is_created() and getattr(custom, "localaws_failed", None) is None:
+            if time.monotonic() > deadline:
+                raise CustomResourceFailed(
+                    "CloudFormation did not receive a response from your Custom Resource. Please check your logs "
+                    f"for requestId [{custom.request_id}].",
+                    [(stack.stack_id, logical_id, resource_type)],
+                )
+            time.sleep(0.05)
+        failed = getattr(custom, "localaws_failed", None)
+        if failed is not None:
+            raise CustomResourceFailed(
+                f"Received response status [FAILED] from custom resource. Message returned: {failed} "
+                f"(RequestId: {custom.request_id})",
+                [(stack.stack_id, logical_id, resource_type)],
+            )
 
 
 class _LambdaContext:
@@ -259,6 +322,11 @@ def lambda_runs_inline_python() -> None:
 
     def execute_statement(self: Any, resource_arn: str, sql: str) -> Any:
         STATEMENTS.append((resource_arn, sql))
+        for fragment, code, message in DATA_API_ERRORS:
+            if fragment in sql:
+                from moto.core.exceptions import JsonRESTError
+
+                raise JsonRESTError(code, message)
         return original(self, resource_arn, sql)
 
     RDSDataServiceBackend.execute_statement = execute_statement
@@ -277,16 +345,19 @@ def _receiver_port() -> int:
             def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
                 answer = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 ANSWERS.append((answer["LogicalResourceId"], answer["Status"]))
-                if answer["Status"] == "SUCCESS":  # what moto's own cfnresponse handler does
+                if answer["LogicalResourceId"] not in LOST_ANSWERS:
                     from moto.cloudformation.models import cloudformation_backends
 
                     for account in cloudformation_backends.values():
                         for backend in account.values():
                             stack = backend.stacks.get(answer["StackId"])
-                            if stack is not None:
-                                stack.get_custom_resource(answer["LogicalResourceId"]).set_data(
-                                    answer.get("Data") or {}
-                                )
+                            if stack is None:
+                                continue
+                            custom = stack.get_custom_resource(answer["LogicalResourceId"])
+                            if answer["Status"] == "SUCCESS":  # what moto's own cfnresponse handler does
+                                custom.set_data(answer.get("Data") or {})
+                            else:  # moto ignores FAILED; CloudFormation fails the resource with the Reason
+                                custom.localaws_failed = answer.get("Reason") or "no reason given"
                 self.send_response(200)
                 self.end_headers()
 
@@ -346,6 +417,7 @@ def execute_change_set_like_cloudformation() -> None:
             stack.parameters = change_set.parameters
             stack.resource_map = stack._create_resource_map()
             stack.resource_map.create(stack.template_dict)
+            _await_custom_resources(stack)
             _resource_events(stack, "CREATE", list(stack.template_dict.get("Resources", {})))
         else:
             change_set.apply()
@@ -366,7 +438,11 @@ def _roll_back_create(backend: Any, trail: list[tuple[str, str, str]], reason: s
     """Fail the resource at the bottom of `trail`, fail each stack around it, delete what they had created."""
     for depth, (stack_id, logical_id, resource_type) in enumerate(trail):
         stack = backend.stacks[stack_id]
-        created = [name for name in stack.resource_map._parsed_resources if name in stack.template_dict["Resources"]]
+        created = [
+            name
+            for name in stack.resource_map._parsed_resources
+            if name in stack.template_dict["Resources"] and name != logical_id  # the one that failed never completed
+        ]
         _resource_events(stack, "CREATE", created)
         child = trail[depth - 1][0] if depth else ""
         why = (
@@ -539,9 +615,16 @@ class LocalAws:
                 os.environ[key] = value
 
 
+def clear_faults() -> None:
+    """No injected faults: every test that sets one starts from none (the state is per process)."""
+    DATA_API_ERRORS.clear()
+    LOST_ANSWERS.clear()
+
+
 def start(port: int = 0) -> LocalAws:
     """Patch moto and start its server on 127.0.0.1 (a free port by default)."""
     patch_all()
+    clear_faults()
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)

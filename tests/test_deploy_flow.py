@@ -99,3 +99,44 @@ def test_a_failed_bootstrap_is_named_and_recreated(local, workdir) -> None:
     retried = _build(local, workdir, "dev", "--deploy", "--yes", "--recreate-failed")
     assert retried.returncode == 0, retried.stdout + retried.stderr
     assert _stacks(local)["nlsql-bootstrap"] == "CREATE_COMPLETE" and _stacks(local)["nlsql-dev"] == "CREATE_COMPLETE"
+
+
+@pytest.fixture
+def faults() -> Iterator[None]:
+    yield
+    localaws.clear_faults()
+
+
+def _root_cause(result) -> list[str]:
+    out = result.stdout + result.stderr
+    return out[out.index("What failed first:") :].splitlines()[1:]
+
+
+def test_a_custom_resource_that_answers_failed_fails_the_deploy_with_its_reason(local, workdir, faults) -> None:
+    """The pgvector function's statement fails (the engine has no such extension): it answers FAILED with the
+    error, the Database stack fails, the root rolls back, and the deploy names the resource and its reason."""
+    localaws.DATA_API_ERRORS.append(("CREATE EXTENSION", "BadRequestException", 'extension "vector" is not available'))
+    result = _build(local, workdir, "dev", "--deploy", "--yes")
+    assert result.returncode == 1, result.stdout + result.stderr
+    first = _root_cause(result)[0].strip()
+    resource = "nlsql-dev/Database/PgVectorExtension (Custom::PgVector): "
+    assert first.startswith(resource + "Received response status [FAILED] from custom resource"), first
+    assert "BadRequestException" in first and 'extension "vector" is not available' in first
+    assert ("PgVectorExtension", "FAILED") in localaws.ANSWERS
+    assert _stacks(local)["nlsql-dev"] == "ROLLBACK_COMPLETE"
+    events = _client(local, "cloudformation").describe_stack_events(StackName="nlsql-dev")["StackEvents"]
+    database = [e for e in events if e["LogicalResourceId"] == "Database" and e["ResourceStatus"] == "CREATE_FAILED"]
+    assert database and database[0]["ResourceStatusReason"].startswith("Embedded stack ")
+    assert "was not successfully created" in database[0]["ResourceStatusReason"]
+
+
+def test_a_custom_resource_that_never_answers_fails_when_the_wait_is_over(local, workdir, faults, monkeypatch) -> None:
+    monkeypatch.setattr(localaws, "CUSTOM_RESOURCE_TIMEOUT", 2.0)
+    localaws.LOST_ANSWERS.add("PgVectorExtension")
+    started = time.monotonic()
+    result = _build(local, workdir, "dev", "--deploy", "--yes")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert time.monotonic() - started < 120
+    first = _root_cause(result)[0].strip()
+    assert first.startswith("nlsql-dev/Database/PgVectorExtension (Custom::PgVector): CloudFormation did not"), first
+    assert _stacks(local)["nlsql-dev"] == "ROLLBACK_COMPLETE"
