@@ -391,20 +391,14 @@ def _event(stack: Any, logical_id: str, physical: str, resource_type: str, statu
 
 @patch
 def execute_change_set_like_cloudformation() -> None:
-    """Gaps: executing a FAILED change set succeeds; after execution the stack keeps no template, parameters or
-    outputs (Outputs never appear); only stack-level events are written.
-    Real: only an AVAILABLE change set executes; the stack then has the change set's template, parameters and
-    outputs; every resource gets its own events."""
+    """Gaps: after execution the stack keeps no template, parameters or outputs (Outputs never appear); only
+    stack-level events are written.
+    Real: the stack then has the change set's template, parameters and outputs; every resource gets its own
+    events. (Which change sets may execute: change_set_rules.)"""
     from moto.cloudformation import models
-    from moto.cloudformation.exceptions import ValidationError
 
     def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
-        change_set = self.describe_change_set(change_set_name)
-        if change_set.execution_status != "AVAILABLE":
-            raise ValidationError(
-                stack_name, message=f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current "
-                f"status of [{change_set.status}]"
-            )  # fmt: skip
+        change_set = self.describe_change_set(change_set_name)  # AVAILABLE: change_set_rules checks that first
         stack = self.stacks[change_set.stack_id]
         kind = "CREATE" if change_set.change_set_type == "CREATE" else "UPDATE"
         stack._add_stack_event(f"{kind}_IN_PROGRESS", resource_status_reason="User Initiated")
@@ -432,6 +426,68 @@ def execute_change_set_like_cloudformation() -> None:
         change_set.execution_status = "EXECUTE_COMPLETE"
 
     models.CloudFormationBackend.execute_change_set = execute_change_set
+
+
+@patch
+def change_set_rules() -> None:
+    """Gaps: a CREATE change set always makes a new stack, even beside a live stack of the same name or one in
+    REVIEW_IN_PROGRESS; executing one leaves the stack's other change sets; a change set that is not AVAILABLE is
+    refused with ValidationError.
+    Real: a CREATE change set on a stack in REVIEW_IN_PROGRESS goes on that stack (its change sets share it), and
+    on any other live stack is AlreadyExistsException; executing a change set deletes the stack's other change
+    sets; only an AVAILABLE one executes, else InvalidChangeSetStatus. ListChangeSets lists every stack's
+    change sets; it lists only the named stack's."""
+    from moto.cloudformation import models
+    from moto.cloudformation.exceptions import AlreadyExistsException, CloudFormationError
+
+    class InvalidChangeSetStatus(CloudFormationError):
+        code = "InvalidChangeSetStatus"
+
+    original_create = models.CloudFormationBackend.create_change_set
+
+    def create_change_set(self: Any, stack_name: str, change_set_name: str, *args: Any, **kwargs: Any) -> Any:
+        kind = kwargs.get("change_set_type", args[4] if len(args) > 4 else "UPDATE")
+        live = [s for s in self.stacks.values() if s.name == stack_name and s.status != "DELETE_COMPLETE"]
+        if kind != "CREATE" or not live:
+            return original_create(self, stack_name, change_set_name, *args, **kwargs)
+        existing = live[0]
+        if existing.status != "REVIEW_IN_PROGRESS":
+            raise AlreadyExistsException(f"Stack [{stack_name}] already exists")
+        change_set_id, new_stack_id = original_create(self, stack_name, change_set_name, *args, **kwargs)
+        self.stacks.pop(new_stack_id, None)  # moto's duplicate: the change set goes on the waiting stack
+        change_set = self.change_sets[change_set_id]
+        change_set.stack, change_set.stack_id = existing, existing.stack_id
+        return change_set_id, existing.stack_id
+
+    models.CloudFormationBackend.create_change_set = create_change_set
+    original_execute = models.CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        change_set = self.describe_change_set(change_set_name)
+        if change_set.execution_status != "AVAILABLE":
+            raise InvalidChangeSetStatus(
+                f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current status of "
+                f"[{change_set.status}]"
+            )
+        others = [cs_id for cs_id, cs in self.change_sets.items() if cs.stack_id == change_set.stack_id
+                  and cs_id != change_set.change_set_id]  # fmt: skip
+        try:
+            original_execute(self, change_set_name, stack_name)
+        finally:  # CloudFormation drops them as the execution starts, whether or not it then succeeds
+            for cs_id in others:
+                self.change_sets.pop(cs_id, None)
+
+    models.CloudFormationBackend.execute_change_set = execute_change_set
+    from moto.cloudformation import responses
+    from moto.core.responses import ActionResult
+
+    def list_change_sets(self: Any) -> Any:  # Real: only the change sets of the stack named (required)
+        wanted = self._get_param("StackName")
+        stacks = {s.stack_id for s in self.cloudformation_backend.stacks.values() if wanted in {s.name, s.stack_id}}
+        found = [cs for cs in self.cloudformation_backend.list_change_sets() if cs.stack_id in stacks]
+        return ActionResult({"Summaries": found})
+
+    responses.CloudFormationResponse.list_change_sets = list_change_sets
 
 
 def _roll_back_create(backend: Any, trail: list[tuple[str, str, str]], reason: str) -> None:

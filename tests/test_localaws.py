@@ -83,8 +83,25 @@ def test_only_an_available_change_set_executes_and_unchanged_input_gives_an_empt
     ]
     described = cf.describe_change_set(ChangeSetName=again)
     assert described["Status"] == "FAILED" and "didn't contain changes" in described["StatusReason"]
-    with pytest.raises(ClientError, match="cannot be executed"):
+    with pytest.raises(ClientError, match="cannot be executed") as refused:
         cf.execute_change_set(ChangeSetName=again)
+    assert refused.value.response["Error"]["Code"] == "InvalidChangeSetStatus"
+
+
+def test_change_sets_on_a_stack_in_review_share_it_and_executing_one_drops_the_others(local) -> None:
+    cf = _client(local, "cloudformation")
+    body = json.dumps(CHILD)
+    first = cf.create_change_set(StackName="review", ChangeSetName="a", ChangeSetType="CREATE", TemplateBody=body)
+    second = cf.create_change_set(StackName="review", ChangeSetName="b", ChangeSetType="CREATE", TemplateBody=body)
+    assert first["StackId"] == second["StackId"], "the second CREATE goes on the stack waiting in review"
+    assert {s["ChangeSetName"] for s in cf.list_change_sets(StackName="review")["Summaries"]} == {"a", "b"}
+    cf.execute_change_set(ChangeSetName=second["Id"])
+    assert cf.describe_stacks(StackName="review")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    left = cf.list_change_sets(StackName="review")["Summaries"]
+    assert [(c["ChangeSetName"], c["ExecutionStatus"]) for c in left] == [("b", "EXECUTE_COMPLETE")], "a is gone"
+    with pytest.raises(ClientError) as exists:
+        cf.create_change_set(StackName="review", ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=body)
+    assert exists.value.response["Error"]["Code"] == "AlreadyExistsException"
 
 
 def test_a_stack_made_by_a_change_set_has_per_resource_events_and_outputs(local) -> None:
@@ -239,5 +256,5 @@ def test_the_server_listens_on_loopback_only(local) -> None:
         "template_url_on_loopback", "nested_stack_outputs_and_ids", "unmodelled_resource_types",
         "lambda_runs_inline_python", "execute_change_set_like_cloudformation", "kms_key_from_cloudformation",
         "termination_protection", "empty_change_set_is_failed_not_refused", "short_form_getatt_with_a_dotted_attribute",
-        "a_failed_create_rolls_back", "route_tables_are_deleted_with_their_stack",
+        "a_failed_create_rolls_back", "route_tables_are_deleted_with_their_stack", "change_set_rules",
     }, "every patch has a test in this file"  # fmt: skip
