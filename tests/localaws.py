@@ -14,16 +14,19 @@ fails the resource with CloudFormation's reason, each stack around it with
 "Embedded stack ... was not successfully created", and rolls the root back to
 ROLLBACK_COMPLETE, keeping DeletionPolicy Retain; nested stack outputs, ids
 and names; termination protection; KMS keys; Lambda-backed custom resources
-run in-process; faults a test can inject (DATA_API_ERRORS, LOST_ANSWERS).
+run in-process; faults a test can inject (DATA_API_ERRORS, LOST_ANSWERS);
+change sets with Replacement and Details per property from the types'
+create-only properties (cfn-lint's registry schemas) and a nested change set
+for each nested stack; CloudFormation's change-set rules (change_set_rules).
 
 What it still cannot show (so the Stubber tests in test_deploy_units.py
 feed real-shaped responses instead): a failed UPDATE and its rollback to
 UPDATE_ROLLBACK_COMPLETE (an update error is an API error here), a failed
 delete (DELETE_FAILED), custom-resource answers to Update and Delete (not
-awaited), change sets with Replacement, Details or nested change sets, the
-change-set states beyond AVAILABLE/executed, property validation of the types
-moto does not model (they accept anything: see unmodelled_resource_types),
-throttling and paged responses.
+awaited), nested stacks updated in place (moto replaces them), Replacement
+"Conditionally" and parameters a parent passes as Dynamic, property
+validation of the types moto does not model (they accept anything: see
+unmodelled_resource_types), DescribeEvents, throttling and paged responses.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import threading
 import time
 import urllib.request
@@ -488,6 +492,120 @@ def change_set_rules() -> None:
         return ActionResult({"Summaries": found})
 
     responses.CloudFormationResponse.list_change_sets = list_change_sets
+
+
+PSEUDO = ("AWS::AccountId", "AWS::Region", "AWS::Partition", "AWS::URLSuffix", "AWS::StackName", "AWS::StackId")
+
+
+def _create_only(resource_type: str, region: str) -> set[str]:
+    """The top-level properties a resource type cannot change in place, from its CloudFormation registry schema
+    (cfn-lint ships the schemas); none for a type without a schema (custom resources)."""
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    try:
+        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, resource_type).schema
+    except Exception:  # noqa: BLE001 - an unknown type (Custom::*), or a region cfn-lint has no schemas for
+        return set()
+    return {p.split("/")[2] for p in schema.get("createOnlyProperties") or [] if p.startswith("/properties/")}
+
+
+def _dynamic(value: Any) -> bool:
+    """Whether a property value depends on something known only during the deploy (a Ref or GetAtt of a resource
+    or parameter, a Sub that names one); pseudo parameters like AWS::Region are known before."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return value["Ref"] not in PSEUDO
+        if "Fn::GetAtt" in value or "Fn::ImportValue" in value:
+            return True
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+            names = [n for n in re.findall(r"\$\{([^}!]+)\}", text) if n not in PSEUDO]
+            return bool(names) or (not isinstance(value["Fn::Sub"], str) and _dynamic(value["Fn::Sub"][1]))
+        return any(_dynamic(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_dynamic(v) for v in value)
+    return False
+
+
+def _details(resource_type: str, region: str, old: dict[str, Any], new: dict[str, Any]) -> tuple[str, list[Any]]:
+    """Replacement (True, Conditional, False) and Details of a Modify, property by property, as CloudFormation
+    computes them: a changed create-only property replaces (Static) or may replace (Dynamic: its new value is
+    known only during the deploy); any other change is in place."""
+    create_only = _create_only(resource_type, region)
+    details, replacement = [], "False"
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) == new.get(key):
+            continue
+        requires = "Always" if key in create_only else "Never"
+        evaluation = "Dynamic" if _dynamic(new.get(key)) else "Static"
+        details.append({"Target": {"Attribute": "Properties", "Name": key, "RequiresRecreation": requires},
+                        "Evaluation": evaluation, "ChangeSource": "DirectModification"})  # fmt: skip
+        if requires == "Always":
+            replacement = "True" if evaluation == "Static" or replacement == "True" else "Conditional"
+    return replacement, details
+
+
+@patch
+def change_sets_with_replacement_and_nested_change_sets() -> None:
+    """Gap: a Modify carries no Replacement, Scope or Details, and a nested stack's change is one row with no
+    nested change set, so a change that would replace the data lake or the Aurora cluster inside a nested stack
+    looked like "Modify Database AWS::CloudFormation::Stack" (the guard could not see it).
+    Real: each Modify says Replacement True / Conditional / False with Details per property (RequiresRecreation
+    from the type's create-only properties); with IncludeNestedStacks each nested stack that changes gets its own
+    change set (its own ResourceChanges, or FAILED "didn't contain changes"), linked by ChangeSetId.
+    Still not modelled: parameter values a parent passes to a nested stack are taken as unchanged (AWS may mark
+    properties that use them Dynamic), and properties that replace only under conditions (AWS's "Conditionally")."""
+    from moto.cloudformation import models, utils
+    from moto.utilities.utils import get_partition
+
+    original_diff = models.ChangeSet.diff
+
+    def diff(self: Any) -> list[Any]:
+        changes = original_diff(self)
+        old_resources = (getattr(self.stack, "template_dict", None) or {}).get("Resources", {})
+        new_resources = self.template_dict.get("Resources", {})
+        for change in changes:
+            if change.action != "Modify":
+                continue
+            old = old_resources.get(change.logical_resource_id, {})
+            new = new_resources.get(change.logical_resource_id, {})
+            region = self.stack.region_name
+            change.replacement, change.details = _details(
+                change.resource_type, region, old.get("Properties", {}), new.get("Properties", {})
+            )
+            change.scope = ["Properties"] if change.details else []
+            if change.resource_type == "AWS::CloudFormation::Stack":
+                nested = _nested_change_set(self, change.logical_resource_id, new.get("Properties", {}))
+                if nested is not None:
+                    change.change_set_id = nested.change_set_id
+        return changes
+
+    def _nested_change_set(parent: Any, logical_id: str, properties: dict[str, Any]) -> Any:
+        child = parent.stack.resource_map._parsed_resources.get(logical_id)
+        url = properties.get("TemplateURL")
+        if not isinstance(child, models.Stack) or not isinstance(url, str):
+            return None
+        account, region = parent.stack.account_id, parent.stack.region_name
+        body = utils.get_stack_from_s3_url(url, account, get_partition(region))
+        name = f"{parent.change_set_name}-{logical_id}"[:128]
+        nested = models.ChangeSet(
+            change_set_type="UPDATE",
+            change_set_id=utils.generate_changeset_id(name, region, account),
+            change_set_name=name,
+            stack=child,
+            template=body,
+            parameters=dict(child.parameters or {}),
+            description=f"nested change set of {parent.change_set_name}",
+        )
+        if nested.changes:
+            nested.status, nested.execution_status = "CREATE_COMPLETE", "AVAILABLE"
+        else:
+            nested.status, nested.execution_status = "FAILED", "UNAVAILABLE"
+            nested.status_reason = "The submitted information didn't contain changes. Submit different information."
+        models.cloudformation_backends[account][region].change_sets[nested.change_set_id] = nested
+        return nested
+
+    models.ChangeSet.diff = diff
 
 
 def _roll_back_create(backend: Any, trail: list[tuple[str, str, str]], reason: str) -> None:

@@ -140,3 +140,28 @@ def test_a_custom_resource_that_never_answers_fails_when_the_wait_is_over(local,
     first = _root_cause(result)[0].strip()
     assert first.startswith("nlsql-dev/Database/PgVectorExtension (Custom::PgVector): CloudFormation did not"), first
     assert _stacks(local)["nlsql-dev"] == "ROLLBACK_COMPLETE"
+
+
+def test_the_guard_refuses_a_deploy_that_would_replace_the_aurora_cluster_and_allows_it_when_asked(
+    local, workdir
+) -> None:
+    """DatabaseName is create-only on AWS::RDS::DBCluster: changing it in params replaces the cluster, which the
+    nested change set of the Database stack says, and the guard stops the deploy naming it."""
+    assert _build(local, workdir, "dev", "--deploy", "--yes").returncode == 0
+    params = workdir / "params" / "dev.yaml"
+    text = params.read_text()
+    params.write_text(text.replace("database:\n", "database:\n  database_name: nlsql_renamed\n", 1))
+
+    refused = _build(local, workdir, "dev", "--deploy", "--yes")
+
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "refusing to deploy" in refused.stderr
+    assert "nlsql-dev/Database/DatabaseCluster (AWS::RDS::DBCluster) would be replaced (True)" in refused.stderr
+    assert "because of DatabaseName (Always" in refused.stderr
+    assert "Modify" in refused.stdout and "DatabaseCluster" in refused.stdout  # the nested change is shown
+    assert _stacks(local)["nlsql-dev"] == "CREATE_COMPLETE", "nothing was executed"
+
+    allowed = _build(local, workdir, "dev", "--deploy", "--yes", "--allow-replacement")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert "--allow-replacement: going ahead although" in allowed.stdout
+    assert _stacks(local)["nlsql-dev"] == "UPDATE_COMPLETE"

@@ -257,4 +257,30 @@ def test_the_server_listens_on_loopback_only(local) -> None:
         "lambda_runs_inline_python", "execute_change_set_like_cloudformation", "kms_key_from_cloudformation",
         "termination_protection", "empty_change_set_is_failed_not_refused", "short_form_getatt_with_a_dotted_attribute",
         "a_failed_create_rolls_back", "route_tables_are_deleted_with_their_stack", "change_set_rules",
+        "change_sets_with_replacement_and_nested_change_sets",
     }, "every patch has a test in this file"  # fmt: skip
+
+
+def test_a_modify_says_whether_it_replaces_from_the_type_s_create_only_properties(local) -> None:
+    cf = _client(local, "cloudformation")
+
+    def bucket(name: str, tag: str) -> str:
+        props = {"BucketName": name, "Tags": [{"Key": "Owner", "Value": tag}]}
+        return json.dumps({"Resources": {"Lake": {"Type": "AWS::S3::Bucket", "Properties": props}}})
+
+    _create_through_change_set(local, "lake", bucket("lake-one", "a"))
+    renamed = cf.create_change_set(
+        StackName="lake", ChangeSetName="rename", ChangeSetType="UPDATE", TemplateBody=bucket("lake-two", "a")
+    )
+    (change,) = [c["ResourceChange"] for c in cf.describe_change_set(ChangeSetName=renamed["Id"])["Changes"]]
+    assert (change["Action"], change["Replacement"]) == ("Modify", "True")
+    assert change["Details"][0]["Target"] == {
+        "Attribute": "Properties",
+        "Name": "BucketName",
+        "RequiresRecreation": "Always",
+    }
+    retagged = cf.create_change_set(
+        StackName="lake", ChangeSetName="retag", ChangeSetType="UPDATE", TemplateBody=bucket("lake-one", "b")
+    )
+    (change,) = [c["ResourceChange"] for c in cf.describe_change_set(ChangeSetName=retagged["Id"])["Changes"]]
+    assert change["Replacement"] == "False" and change["Details"][0]["Target"]["RequiresRecreation"] == "Never"
