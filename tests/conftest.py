@@ -117,3 +117,27 @@ class CleanLintPool:
 
     def __exit__(self, *exc: object) -> None:
         pass
+
+
+def read_terminal(primary: int, process: subprocess.Popen[bytes], timeout: float = 300) -> tuple[int, str]:
+    """Everything a child wrote to its pseudo-terminal until it ended, and its exit status; closes `primary`."""
+    import select
+    import time
+
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([primary], [], [], 1)
+        if ready:
+            try:
+                data = os.read(primary, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif process.poll() is not None:
+            break
+    code = process.wait(timeout=timeout)
+    os.close(primary)
+    return code, b"".join(chunks).decode("utf-8", "replace")

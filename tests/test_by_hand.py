@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import signal
 import socket
 import subprocess
@@ -23,7 +22,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests import localaws
-from tests.conftest import REPO
+from tests.conftest import REPO, read_terminal
 
 SECTION = "### Trying it without an AWS account"
 
@@ -59,22 +58,7 @@ def _on_a_terminal(command: str, answer: str = "") -> tuple[int, str]:
     os.close(secondary)
     if answer:
         os.write(primary, answer.encode() + b"\n")
-    chunks, deadline = [], time.monotonic() + 300
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([primary], [], [], 1)
-        if ready:
-            try:
-                data = os.read(primary, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif process.poll() is not None:
-            break
-    code = process.wait(timeout=300)
-    os.close(primary)
-    return code, b"".join(chunks).decode("utf-8", "replace")
+    return read_terminal(primary, process)
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,9 @@ ELBv2, CloudFormation), not through our own code.
 from __future__ import annotations
 
 import os
-import select
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ import pytest
 import yaml
 
 from tests import localaws
-from tests.conftest import PARAMS, REPO
+from tests.conftest import PARAMS, REPO, read_terminal
 
 STACK = "nlsql-dev"
 
@@ -277,23 +275,7 @@ def _build_on_a_terminal(local: localaws.LocalAws, workdir: Path, answer: str, *
     )  # fmt: skip
     os.close(secondary)
     os.write(primary, answer.encode() + b"\n")
-    chunks = []
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([primary], [], [], 1)
-        if ready:
-            try:
-                data = os.read(primary, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif process.poll() is not None:
-            break
-    code = process.wait(timeout=300)
-    os.close(primary)
-    return code, b"".join(chunks).decode("utf-8", "replace")
+    return read_terminal(primary, process)
 
 
 def test_on_a_terminal_the_user_is_asked_and_no_means_no(local, workdir) -> None:

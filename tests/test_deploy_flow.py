@@ -165,3 +165,19 @@ def test_the_guard_refuses_a_deploy_that_would_replace_the_aurora_cluster_and_al
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     assert "--allow-replacement: going ahead although" in allowed.stdout
     assert _stacks(local)["nlsql-dev"] == "UPDATE_COMPLETE"
+
+
+def test_the_guard_refuses_dropping_the_environment_s_kms_key(local, workdir) -> None:
+    """From KMS to AES256: the key goes (Remove) and the Aurora cluster's KmsKeyId (create-only) changes, so the
+    deploy is refused naming both; nothing is executed."""
+    params = workdir / "params" / "dev.yaml"
+    params.write_text(params.read_text().replace("  encryption: AES256", "  encryption: KMS", 1))
+    first = _build(local, workdir, "dev", "--deploy", "--yes")
+    assert first.returncode == 0, first.stdout + first.stderr
+    params.write_text(params.read_text().replace("  encryption: KMS", "  encryption: AES256", 1))
+
+    refused = _build(local, workdir, "dev", "--deploy", "--yes")
+
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "(AWS::KMS::Key) would be removed" in refused.stderr, refused.stderr
+    assert _stacks(local)["nlsql-dev"] == "CREATE_COMPLETE", "nothing was executed"

@@ -377,6 +377,15 @@ def test_a_plan_never_deletes_a_rolled_back_stack_even_with_the_flag() -> None:
     assert "--plan changes nothing" in str(caught.value) and "--recreate-failed" in str(caught.value)
 
 
+def _stub_to_execution(stub: Stubber) -> None:
+    """An update of nlsql-prod with one safe change, made, described and executed: what a deploy does first."""
+    stub.add_response("describe_stacks", _stack("UPDATE_COMPLETE"), {"StackName": "nlsql-prod"})
+    stub.add_response("create_change_set", {"Id": ROOT_CS, "StackId": ROOT}, ANY_CREATE)
+    stub.add_response("describe_change_set", SAFE_PAGE, {"ChangeSetName": ROOT_CS})
+    stub.add_response("describe_change_set", SAFE_PAGE, {"ChangeSetName": ROOT_CS})
+    stub.add_response("execute_change_set", {}, {"ChangeSetName": ROOT_CS})
+
+
 class _Interrupted:
     """A CloudFormation client whose wait for the stack is cut short by Ctrl-C."""
 
@@ -394,11 +403,7 @@ class _Interrupted:
 
 def test_ctrl_c_while_following_leaves_the_stack_deploying_and_says_how_to_follow_again() -> None:
     cf, stub = _cf()
-    stub.add_response("describe_stacks", _stack("UPDATE_COMPLETE"), {"StackName": "nlsql-prod"})
-    stub.add_response("create_change_set", {"Id": ROOT_CS, "StackId": ROOT}, ANY_CREATE)
-    stub.add_response("describe_change_set", SAFE_PAGE, {"ChangeSetName": ROOT_CS})
-    stub.add_response("describe_change_set", SAFE_PAGE, {"ChangeSetName": ROOT_CS})
-    stub.add_response("execute_change_set", {}, {"ChangeSetName": ROOT_CS})
+    _stub_to_execution(stub)
     stub.add_response("describe_stacks", _stack("UPDATE_IN_PROGRESS"), {"StackName": "nlsql-prod"})
     console, out = _console()
     with stub:
@@ -448,11 +453,7 @@ def test_a_change_set_still_computing_at_the_timeout_is_a_clear_error() -> None:
 
 def test_expired_credentials_while_following_say_the_deploy_goes_on() -> None:
     cf, stub = _cf()
-    stub.add_response("describe_stacks", _stack("UPDATE_COMPLETE"), {"StackName": "nlsql-prod"})
-    stub.add_response("create_change_set", {"Id": ROOT_CS, "StackId": ROOT}, ANY_CREATE)
-    stub.add_response("describe_change_set", SAFE_PAGE, {"ChangeSetName": ROOT_CS})
-    stub.add_response("describe_change_set", SAFE_PAGE, {"ChangeSetName": ROOT_CS})
-    stub.add_response("execute_change_set", {}, {"ChangeSetName": ROOT_CS})
+    _stub_to_execution(stub)
     stub.add_client_error("describe_stacks", "ExpiredToken", "The security token included in the request is expired")
     console, _ = _console()
     with stub:
