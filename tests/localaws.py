@@ -19,10 +19,14 @@ change sets with Replacement and Details per property from the types'
 create-only properties (cfn-lint's registry schemas) and a nested change set
 for each nested stack; CloudFormation's change-set rules (change_set_rules).
 
+A failed update is modelled for an injected fault (UPDATE_ERRORS): the
+resource UPDATE_FAILED with the service's reason, each stack around it rolled
+back, the root UPDATE_ROLLBACK_COMPLETE with its earlier parameters.
+
 What it still cannot show (so the Stubber tests in test_deploy_units.py
-feed real-shaped responses instead): a failed UPDATE and its rollback to
-UPDATE_ROLLBACK_COMPLETE (an update error is an API error here), a failed
-delete (DELETE_FAILED), custom-resource answers to Update and Delete (not
+feed real-shaped responses instead): an update that moto itself cannot make
+(an API error here, not a rollback), undoing resources an update had already
+changed, a failed delete (DELETE_FAILED), custom-resource answers to Update and Delete (not
 awaited), nested stacks updated in place (moto replaces them), Replacement
 "Conditionally" and parameters a parent passes as Dynamic, property
 validation of the types moto does not model (they accept anything: see
@@ -243,6 +247,9 @@ ANSWERS: list[tuple[str, str]] = []  # (logical id, Status) of every custom-reso
 # Faults a test may set, each a failure AWS can really produce (cleared by start()):
 DATA_API_ERRORS: list[tuple[str, str, str]] = []  # (SQL substring, error code, message): the statement fails
 LOST_ANSWERS: set[str] = set()  # logical ids whose custom-resource answer never reaches CloudFormation
+# logical id -> the service's error: updating that resource fails, in whichever nested stack it is, when the stack
+# holding it is updated (as an ECS service whose new task definition is refused, say)
+UPDATE_ERRORS: dict[str, str] = {}
 # How long CloudFormation waits for a custom resource: its ServiceTimeout (default one hour), but at most this many
 # seconds here (LOCALAWS_CUSTOM_RESOURCE_TIMEOUT), so that a lost answer fails a test in seconds, not an hour.
 CUSTOM_RESOURCE_TIMEOUT = float(os.environ.get("LOCALAWS_CUSTOM_RESOURCE_TIMEOUT", "20"))
@@ -418,6 +425,11 @@ def execute_change_set_like_cloudformation() -> None:
             _await_custom_resources(stack)
             _resource_events(stack, "CREATE", list(stack.template_dict.get("Resources", {})))
         else:
+            failing = _injected_update_failure(stack)
+            if failing is not None:
+                _roll_back_update(stack, failing)
+                change_set.execution_status = "EXECUTE_COMPLETE"
+                return
             change_set.apply()
             stack.template = change_set.template
             stack._parse_template()
@@ -608,6 +620,56 @@ def change_sets_with_replacement_and_nested_change_sets() -> None:
     models.ChangeSet.diff = diff
 
 
+def _injected_update_failure(root: Any) -> list[tuple[Any, str, str]] | None:
+    """The trail (stack, logical id, type), innermost first, to a resource UPDATE_ERRORS fails, if there is one."""
+    from moto.cloudformation import models
+
+    def walk(stack: Any, outer: list[tuple[Any, str, str]]) -> list[tuple[Any, str, str]] | None:
+        resources = (stack.template_dict or {}).get("Resources", {})
+        for logical_id, resource in resources.items():
+            if logical_id in UPDATE_ERRORS:
+                return [(stack, logical_id, resource.get("Type", "")), *outer]
+        for logical_id, child in stack.resource_map._parsed_resources.items():
+            if isinstance(child, models.Stack):
+                found = walk(child, [(stack, logical_id, "AWS::CloudFormation::Stack"), *outer])
+                if found:
+                    return found
+        return None
+
+    return walk(root, [])
+
+
+def _roll_back_update(root: Any, trail: list[tuple[Any, str, str]]) -> None:
+    """An update that fails at the bottom of `trail`, written as CloudFormation writes it, and rolled back.
+
+    Real: the resource gets UPDATE_FAILED with the service's reason; each nested stack around it rolls back
+    (UPDATE_ROLLBACK_IN_PROGRESS ... UPDATE_ROLLBACK_COMPLETE) and fails its parent's resource with "Embedded
+    stack ... was not successfully updated"; the root ends UPDATE_ROLLBACK_COMPLETE with its earlier template,
+    parameters and outputs. Here nothing was changed before the failure, so the rollback changes nothing either
+    (AWS would also undo resources it had already updated).
+    """
+    reason = UPDATE_ERRORS[trail[0][1]]
+    for depth, (stack, logical_id, resource_type) in enumerate(trail):
+        own = stack.resource_map._parsed_resources.get(logical_id)
+        physical = trail[depth - 1][0].stack_id if depth else str(getattr(own, "physical_resource_id", logical_id))
+        if depth:
+            reason = (
+                f"Embedded stack {physical} was not successfully updated. Currently in UPDATE_ROLLBACK_IN_PROGRESS "
+                f"with reason: The following resource(s) failed to update: [{trail[depth - 1][1]}]."
+            )
+        if stack is not root:
+            stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="")
+        _event(stack, logical_id, physical, resource_type, "UPDATE_IN_PROGRESS", "")
+        _event(stack, logical_id, physical, resource_type, "UPDATE_FAILED", reason)
+        stack._add_stack_event(
+            "UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=f"The following resource(s) failed to update: "
+            f"[{logical_id}]. "
+        )  # fmt: skip
+        stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
+        stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+        stack.status = "UPDATE_ROLLBACK_COMPLETE"
+
+
 def _roll_back_create(backend: Any, trail: list[tuple[str, str, str]], reason: str) -> None:
     """Fail the resource at the bottom of `trail`, fail each stack around it, delete what they had created."""
     for depth, (stack_id, logical_id, resource_type) in enumerate(trail):
@@ -793,6 +855,7 @@ def clear_faults() -> None:
     """No injected faults: every test that sets one starts from none (the state is per process)."""
     DATA_API_ERRORS.clear()
     LOST_ANSWERS.clear()
+    UPDATE_ERRORS.clear()
 
 
 def start(port: int = 0) -> LocalAws:

@@ -181,3 +181,23 @@ def test_the_guard_refuses_dropping_the_environment_s_kms_key(local, workdir) ->
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "(AWS::KMS::Key) would be removed" in refused.stderr, refused.stderr
     assert _stacks(local)["nlsql-dev"] == "CREATE_COMPLETE", "nothing was executed"
+
+
+def test_an_update_that_fails_rolls_back_and_the_deploy_says_what_failed_first(local, workdir, faults) -> None:
+    assert _build(local, workdir, "dev", "--deploy", "--yes").returncode == 0
+    params = workdir / "params" / "dev.yaml"
+    params.write_text(params.read_text().replace('image_tag: "0.1.0"', 'image_tag: "0.2.0"', 1))
+    refused = "Resource handler returned message: Invalid request provided: the image cannot be pulled"
+    localaws.UPDATE_ERRORS["ApiService"] = refused
+
+    result = _build(local, workdir, "dev", "--deploy", "--yes")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "nlsql-dev ended UPDATE_ROLLBACK_COMPLETE. What failed first:" in result.stdout
+    assert _root_cause(result)[0].strip() == f"nlsql-dev/Compute/ApiService (AWS::ECS::Service): {refused}"
+    cf = _client(local, "cloudformation")
+    stack = cf.describe_stacks(StackName="nlsql-dev")["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["ApiImageTag"] == "0.1.0"
+    again = _build(local, workdir, "dev", "--deploy", "--yes")  # the cause is still there: it fails the same way
+    assert again.returncode == 1 and "UPDATE_ROLLBACK_COMPLETE" in again.stdout
