@@ -364,10 +364,10 @@ def _check(
     owned: set[str] | None,
     docs: tuple[Path, list[GeneratedFile]] | None = None,
 ) -> int:
-    problems = output.stale(out_dir, artifacts, all_envs, owned) + (docs_output.stale_docs(*docs) if docs else [])
+    todo = output.plan(out_dir, artifacts, all_envs, owned)
+    problems = output.stale(todo) + (docs_output.stale_docs(*docs) if docs else [])
     envs = "" if all_envs else " " + " ".join(sorted({a.env for a in artifacts if a.env}))
-    foreign = output.plan(out_dir, artifacts, all_envs, owned).foreign
-    for line in _left_alone(out_dir, foreign):
+    for line in _left_alone(out_dir, todo.foreign):
         err.print(line, markup=False)
     if problems:
         err.print(

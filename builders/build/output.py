@@ -77,10 +77,10 @@ def plan(out_dir: Path, artifacts: list[Artifact], all_envs: bool, owned: set[st
     return Plan(changes, foreign, leftovers_of(out_dir))
 
 
-def stale(out_dir: Path, artifacts: list[Artifact], all_envs: bool, owned: set[str] | None) -> list[str]:
-    """Each committed file that differs from a fresh build: changed, missing, no longer built, or left over."""
+def stale(todo: Plan) -> list[str]:
+    """Each committed file that differs from a fresh build (what `todo` would write): changed, missing, no longer
+    built, or left over."""
     problems = []
-    todo = plan(out_dir, artifacts, all_envs, owned)
     for change in todo.changes:
         path = change.path
         if change.text is None:
