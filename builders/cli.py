@@ -365,7 +365,7 @@ def _check(
     docs: tuple[Path, list[GeneratedFile]] | None = None,
 ) -> int:
     todo = output.plan(out_dir, artifacts, all_envs, owned)
-    problems = output.stale(todo) + (docs_output.stale_docs(*docs) if docs else [])
+    problems = output.stale(out_dir, todo) + (docs_output.stale_docs(*docs) if docs else [])
     envs = "" if all_envs else " " + " ".join(sorted({a.env for a in artifacts if a.env}))
     for line in _left_alone(out_dir, todo.foreign):
         err.print(line, markup=False)

@@ -46,17 +46,6 @@ def environments(params_dir: Path) -> list[str]:
     return sorted(n.removesuffix(SUFFIX) for n in names if n.endswith(SUFFIX) and is_env_name(n.removesuffix(SUFFIX)))
 
 
-def not_environments(params_dir: Path) -> list[str]:
-    """Visible `*.yaml` files that are not environments because of their name (to say so, not to read)."""
-    try:
-        names = [e.name for e in os.scandir(params_dir)]
-    except OSError:
-        return []
-    return sorted(
-        n for n in names if n.endswith(SUFFIX) and not n.startswith(".") and not is_env_name(n.removesuffix(SUFFIX))
-    )
-
-
 def _kind(mode: int) -> str:
     for test, kind in (
         (stat.S_ISDIR, "a folder"),

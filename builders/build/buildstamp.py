@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builders.build import ownership, transaction
+from builders.build import output, ownership, transaction
 
 FORMAT = 1
 SUBDIR = "builds"
@@ -124,7 +124,7 @@ def snapshot(out_dir: Path, with_docs: bool) -> dict[str, str]:
     except ownership.OutDirError:
         listed = None
     paths = [out_dir / ownership.MANIFEST, *(out_dir / f for f in sorted(listed or ()))]
-    paths += transaction.leftovers([out_dir, *(out_dir / f.split("/")[0] for f in sorted(listed or ()) if "/" in f)])
+    paths += output.leftovers_of(out_dir)
     if with_docs:
         paths.append(base / "README.md")
         docs = base / "docs"

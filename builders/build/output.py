@@ -28,7 +28,6 @@ class Plan:
 
     changes: list[Change]
     foreign: list[str]  # files in the folder that the build does not own: reported, left alone
-    leftovers: list[Path]  # temp files of an interrupted build: removed by a build, named by --check
 
 
 def differs(path: Path, text: str) -> bool:
@@ -48,7 +47,8 @@ def _folders(out_dir: Path) -> list[Path]:
 
 
 def leftovers_of(out_dir: Path) -> list[Path]:
-    """Temp files an interrupted build left in the output folder or its environment folders."""
+    """Temp files an interrupted build left in the output folder or its environment folders: named by --check,
+    removed by a build (which looks again once it holds the folder's lock), and a miss for the build record."""
     return leftovers(_folders(out_dir))
 
 
@@ -74,10 +74,10 @@ def plan(out_dir: Path, artifacts: list[Artifact], all_envs: bool, owned: set[st
     if differs(out_dir / MANIFEST, manifest):
         changes.append(Change(out_dir / MANIFEST, manifest))
     foreign = [f for f in present(out_dir) if f not in listed and f not in gone and f != MANIFEST]
-    return Plan(changes, foreign, leftovers_of(out_dir))
+    return Plan(changes, foreign)
 
 
-def stale(todo: Plan) -> list[str]:
+def stale(out_dir: Path, todo: Plan) -> list[str]:
     """Each committed file that differs from a fresh build (what `todo` would write): changed, missing, no longer
     built, or left over."""
     problems = []
@@ -89,5 +89,5 @@ def stale(todo: Plan) -> list[str]:
             problems.append(f"{shown(path)}: missing")
         else:
             problems.append(f"{shown(path)}: differs from a fresh build")
-    problems += [f"{shown(p)}: {LEFTOVER_NOTE}" for p in todo.leftovers]
+    problems += [f"{shown(p)}: {LEFTOVER_NOTE}" for p in leftovers_of(out_dir)]
     return problems
