@@ -114,6 +114,13 @@ def _parser() -> argparse.ArgumentParser:
     aws.add_argument(
         "--recreate-failed", action="store_true", help="delete a ROLLBACK_COMPLETE stack and create it again"
     )
+    aws.add_argument(
+        "--retain",
+        action="append",
+        metavar="PATH",
+        help="with --delete on a DELETE_FAILED stack: leave this resource (its path in the failure report, e.g. "
+        "nlsql-dev/Network/AlbSecurityGroup) in AWS and delete the rest; repeatable",
+    )
     aws.add_argument("--role-arn", metavar="ARN", help="CloudFormation's service role for the change sets (e.g. in CI)")
     aws.add_argument("--region", help="AWS region (default: the params file's region)")
     aws.add_argument("--profile", help="AWS profile from ~/.aws/config")
@@ -131,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--{action} takes exactly one ENV")
     if action and args.check:
         parser.error(f"--check cannot be combined with --{action}")
+    if args.retain and action != "delete":
+        parser.error("--retain goes with --delete (it names resources a failed delete left behind)")
     if args.cost and (args.check or action in {"status", "follow", "delete"}):
         parser.error(f"--cost estimates what a build renders; it cannot be combined with --{action or 'check'}")
     from builders.cli import on_sigterm, run  # after argparse, so --help does not pay for the imports

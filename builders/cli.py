@@ -286,14 +286,16 @@ def _options(cfg: EnvConfig, action: str, aws: Any) -> Any:
         allow_replacement=aws.allow_replacement,
         recreate_failed=aws.recreate_failed,
         role_arn=aws.role_arn,
+        retain=tuple(aws.retain or ()),
         interactive=interactive(),
     )
 
 
 def _aws_command(action: str, cfg: EnvConfig, aws: Any, out: Console) -> int:
     from builders.deploy import run as deploying
+    from builders.deploy import teardown
 
-    command = {"status": deploying.status, "follow": deploying.resume, "delete": deploying.delete}[action]
+    command = {"status": deploying.status, "follow": deploying.resume, "delete": teardown.delete}[action]
     return command(cfg, _options(cfg, action, aws), out)
 
 

@@ -201,3 +201,77 @@ def test_an_update_that_fails_rolls_back_and_the_deploy_says_what_failed_first(l
     assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["ApiImageTag"] == "0.1.0"
     again = _build(local, workdir, "dev", "--deploy", "--yes")  # the cause is still there: it fails the same way
     assert again.returncode == 1 and "UPDATE_ROLLBACK_COMPLETE" in again.stdout
+
+
+def _network_ids(local: localaws.LocalAws) -> dict[str, str]:
+    """Physical ids of the dev Network stack's resources, as an operator would look them up."""
+    cf = _client(local, "cloudformation")
+    (network,) = [r["PhysicalResourceId"] for r in cf.describe_stack_resources(StackName="nlsql-dev")["StackResources"]
+                  if r["LogicalResourceId"] == "Network"]  # fmt: skip
+    return {r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
+            for r in cf.describe_stack_resources(StackName=network)["StackResources"]}  # fmt: skip
+
+
+def _hand_made_group(local: localaws.LocalAws) -> str:
+    """A group made by hand in the environment's VPC, with a rule naming aurora-sg: it blocks that group's delete."""
+    ids, ec2 = _network_ids(local), _client(local, "ec2")
+    group = ec2.create_security_group(GroupName="by-hand", Description="made by hand", VpcId=ids["Vpc"])["GroupId"]
+    pair = {"GroupId": ids["AuroraSecurityGroup"]}
+    rule = {"IpProtocol": "tcp", "FromPort": 9000, "ToPort": 9000, "UserIdGroupPairs": [pair]}
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[rule])
+    return group
+
+
+def _printed(result, start: str) -> list[str]:
+    """A command the output tells the user to run, as argv (after `python build.py`)."""
+    (line,) = [x for x in result.stdout.splitlines() if start in x]
+    return line[line.index("python build.py ") + len("python build.py ") :].split()
+
+
+def test_a_delete_that_fails_reports_delete_failed_and_the_way_out_works(local, workdir) -> None:
+    assert _build(local, workdir, "dev", "--deploy", "--yes").returncode == 0
+    aurora_sg = _network_ids(local)["AuroraSecurityGroup"]
+    group = _hand_made_group(local)
+
+    failed = _build(local, workdir, "dev", "--delete", "--yes")
+
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "nlsql-dev ended DELETE_FAILED. What failed first:" in failed.stdout
+    cause = f"nlsql-dev/Network/AuroraSecurityGroup (AWS::EC2::SecurityGroup): resource {aurora_sg} has a dependent"
+    assert _root_cause(failed)[0].strip().startswith(cause), failed.stdout
+    assert f"Name=ip-permission.group-id,Values={aurora_sg}" in failed.stdout
+    status = _client(local, "cloudformation").describe_stacks(StackName="nlsql-dev")["Stacks"][0]["StackStatus"]
+    assert status == "DELETE_FAILED"
+
+    # Way 1: remove the cause, then the printed command (with --yes: no terminal here) takes up where it stopped.
+    _client(local, "ec2").delete_security_group(GroupId=group)
+    again = _build(local, workdir, *_printed(failed, "1. remove what still holds them"), "--yes")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "nlsql-dev is DELETE_FAILED: deleting again what is left" in again.stdout
+    assert "nlsql-dev: deleted" in again.stdout
+
+
+def test_retaining_what_cannot_be_deleted_lets_the_environment_go(local, workdir) -> None:
+    assert _build(local, workdir, "dev", "--deploy", "--yes").returncode == 0
+    ids = _network_ids(local)
+    _hand_made_group(local)
+    failed = _build(local, workdir, "dev", "--delete", "--yes")
+    assert failed.returncode == 1
+
+    wrong = _build(local, workdir, "dev", "--delete", "--yes", "--retain", "Network/Vpc")
+    assert wrong.returncode == 1 and "--retain Network/Vpc: not a resource of nlsql-dev whose delete failed" in (
+        wrong.stderr), wrong.stderr  # fmt: skip
+    assert "Those that failed: nlsql-dev/Network/AuroraSecurityGroup" in wrong.stderr
+
+    # Way 2, as printed: the kept group still sits in the VPC with the hand-made one, so now the VPC cannot go
+    # (as in AWS); the next report prints the next command, and that one lets the environment go.
+    retained = _build(local, workdir, *_printed(failed, "2. delete the rest"), "--yes")
+    assert retained.returncode == 1, retained.stdout + retained.stderr
+    assert "nlsql-dev/Network/Vpc (AWS::EC2::VPC): The vpc" in retained.stdout, retained.stdout
+    last = _build(local, workdir, *_printed(retained, "2. delete the rest"), "--yes")
+    assert last.returncode == 0, last.stdout + last.stderr
+    assert f"kept in AWS: nlsql-dev/Network/Vpc AWS::EC2::VPC {ids['Vpc']}" in last.stdout
+    assert "nlsql-dev" not in _stacks(local)
+    ec2 = _client(local, "ec2")
+    assert ec2.describe_vpcs(VpcIds=[ids["Vpc"]])["Vpcs"], "the retained VPC is still there"
+    assert ec2.describe_security_groups(GroupIds=[ids["AuroraSecurityGroup"]])["SecurityGroups"]

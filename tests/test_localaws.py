@@ -257,7 +257,8 @@ def test_the_server_listens_on_loopback_only(local) -> None:
         "lambda_runs_inline_python", "execute_change_set_like_cloudformation", "kms_key_from_cloudformation",
         "termination_protection", "empty_change_set_is_failed_not_refused", "short_form_getatt_with_a_dotted_attribute",
         "a_failed_create_rolls_back", "route_tables_are_deleted_with_their_stack", "change_set_rules",
-        "change_sets_with_replacement_and_nested_change_sets",
+        "change_sets_with_replacement_and_nested_change_sets", "a_failed_delete_ends_delete_failed",
+        "ec2_deletes_refuse_dependents",
     }, "every patch has a test in this file"  # fmt: skip
 
 
@@ -284,3 +285,98 @@ def test_a_modify_says_whether_it_replaces_from_the_type_s_create_only_propertie
     )
     (change,) = [c["ResourceChange"] for c in cf.describe_change_set(ChangeSetName=retagged["Id"])["Changes"]]
     assert change["Replacement"] == "False" and change["Details"][0]["Target"]["RequiresRecreation"] == "Never"
+
+
+NETWORK = {
+    "Resources": {
+        "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.9.0.0/16"}},
+        "Front": {"Type": "AWS::EC2::SecurityGroup",
+                  "Properties": {"GroupDescription": "front", "VpcId": {"Ref": "Vpc"}}},
+        "Back": {"Type": "AWS::EC2::SecurityGroup",
+                 "Properties": {"GroupDescription": "back", "VpcId": {"Ref": "Vpc"}}},
+        "BackFromFront": {"Type": "AWS::EC2::SecurityGroupIngress", "Properties": {
+            "GroupId": {"Fn::GetAtt": ["Back", "GroupId"]}, "IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
+            "SourceSecurityGroupId": {"Fn::GetAtt": ["Front", "GroupId"]}}},
+    },
+    "Outputs": {"Front": {"Value": {"Fn::GetAtt": ["Front", "GroupId"]}}, "Vpc": {"Value": {"Ref": "Vpc"}}},
+}  # fmt: skip
+
+
+def _hand_made_rule(local: localaws.LocalAws, stack: str) -> tuple[str, str]:
+    """What an operator might add by hand: a group outside the stack with a rule from the stack's Front group."""
+    cf, ec2 = _client(local, "cloudformation"), _client(local, "ec2")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in cf.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]}
+    bastion = ec2.create_security_group(GroupName=f"{stack}-bastion", Description="by hand", VpcId=outputs["Vpc"])
+    permission = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                  "UserIdGroupPairs": [{"GroupId": outputs["Front"]}]}  # fmt: skip
+    ec2.authorize_security_group_ingress(GroupId=bastion["GroupId"], IpPermissions=[permission])
+    return bastion["GroupId"], outputs["Front"]
+
+
+def _events(cf: Any, stack: str) -> list[tuple[str, str, str]]:
+    events = cf.describe_stack_events(StackName=stack)["StackEvents"]
+    return [(e["LogicalResourceId"], e["ResourceStatus"], e.get("ResourceStatusReason") or "") for e in events]
+
+
+def test_a_delete_blocked_by_a_hand_made_rule_ends_delete_failed_and_is_taken_up_again(local) -> None:
+    cf, ec2 = _client(local, "cloudformation"), _client(local, "ec2")
+    _create_through_change_set(local, "blocked", json.dumps(NETWORK))
+    stack_id = cf.describe_stacks(StackName="blocked")["Stacks"][0]["StackId"]
+    bastion, front = _hand_made_rule(local, "blocked")
+    with pytest.raises(ClientError, match="only be specified when the stack is in the DELETE_FAILED state"):
+        cf.delete_stack(StackName="blocked", RetainResources=["Front"])
+
+    cf.delete_stack(StackName="blocked")
+    stack = cf.describe_stacks(StackName=stack_id)["Stacks"][0]
+    assert stack["StackStatus"] == "DELETE_FAILED", "the stack stays, with what could not be deleted"
+    events = _events(cf, stack_id)
+    assert ("Front", "DELETE_FAILED", f"resource {front} has a dependent object") in events
+    assert ("blocked", "DELETE_FAILED", "The following resource(s) failed to delete: [Front]. ") in events
+    assert ("Back", "DELETE_COMPLETE", "") in events and ("BackFromFront", "DELETE_COMPLETE", "") in events
+    assert not [e for e in events if e[0] == "Vpc" and "DELETE" in e[1]], "the VPC the failed group needs is left"
+    assert ec2.describe_security_groups(GroupIds=[front])["SecurityGroups"], "the group is still there"
+
+    # The way out AWS offers: fix the cause (the rule made by hand) and delete again; the rest goes.
+    ec2.delete_security_group(GroupId=bastion)
+    cf.delete_stack(StackName=stack_id)
+    assert cf.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    with pytest.raises(ClientError):
+        ec2.describe_security_groups(GroupIds=[front])
+
+
+def test_retaining_a_resource_that_cannot_be_deleted_lets_the_stack_go_and_keeps_it(local) -> None:
+    cf, ec2 = _client(local, "cloudformation"), _client(local, "ec2")
+    _create_through_change_set(local, "keep", json.dumps(NETWORK))
+    stack_id = cf.describe_stacks(StackName="keep")["Stacks"][0]["StackId"]
+    _bastion, front = _hand_made_rule(local, "keep")
+    cf.delete_stack(StackName="keep")
+    with pytest.raises(ClientError, match="must be in a valid state"):
+        cf.delete_stack(StackName="keep", RetainResources=["Back"])  # already deleted
+    cf.delete_stack(StackName="keep", RetainResources=["Front"])
+    # The kept group (and the hand-made one) still sit in the VPC, so now the VPC cannot go, as in AWS.
+    assert cf.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
+    assert ("Front", "DELETE_SKIPPED", "") in _events(cf, stack_id)
+    assert ("Vpc", "DELETE_FAILED", "") not in _events(cf, stack_id)
+    assert any(e[:2] == ("Vpc", "DELETE_FAILED") and "has dependencies" in e[2] for e in _events(cf, stack_id))
+    cf.delete_stack(StackName="keep", RetainResources=["Vpc"])
+    assert cf.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    assert ec2.describe_security_groups(GroupIds=[front])["SecurityGroups"], "a retained resource is kept"
+
+
+def test_a_nested_stack_that_fails_to_delete_fails_its_parent_with_the_embedded_reason(local) -> None:
+    cf, s3 = _client(local, "cloudformation"), _client(local, "s3")
+    s3.create_bucket(Bucket="nested-network")
+    s3.put_object(Bucket="nested-network", Key="net.json", Body=json.dumps(NETWORK).encode())
+    root = {"Resources": {"Net": {"Type": "AWS::CloudFormation::Stack",
+                                  "Properties": {"TemplateURL": f"{local.url}/nested-network/net.json"}}}}  # fmt: skip
+    _create_through_change_set(local, "parent", json.dumps(root))
+    (net,) = cf.describe_stack_resources(StackName="parent")["StackResources"]
+    child = net["PhysicalResourceId"]
+    _hand_made_rule(local, child)
+    cf.delete_stack(StackName="parent")
+    assert cf.describe_stacks(StackName="parent")["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
+    assert cf.describe_stacks(StackName=child)["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
+    (reason,) = [e[2] for e in _events(cf, "parent") if e[:2] == ("Net", "DELETE_FAILED")]
+    assert reason == (
+        f"Embedded stack {child} was not successfully deleted: The following resource(s) failed to delete: [Front]. "
+    )

@@ -35,6 +35,14 @@ def test_an_endpoint_url_that_is_not_a_url_is_a_usage_error(url: str) -> None:
     _clean(result.stderr)
 
 
+@pytest.mark.parametrize("action", [(), ("--deploy",), ("--status",)])
+def test_retain_without_delete_is_a_usage_error(action: tuple[str, ...]) -> None:
+    result = run_build("dev", *action, "--retain", "nlsql-dev/Network/Vpc")
+    assert result.returncode == 2
+    assert "--retain goes with --delete" in result.stderr
+    _clean(result.stderr)
+
+
 def test_a_template_that_is_not_utf8_is_stale_and_rebuilt(repo: Path) -> None:
     network = repo / "templates" / "dev" / "network.yaml"
     network.write_bytes(network.read_bytes().replace(b"Description", b"Descr\xe9ption", 1))

@@ -89,9 +89,10 @@ def follow(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     poll: float = POLL,
+    path: str | None = None,
 ) -> Outcome:
-    """Stream events until the root stack reaches a terminal status."""
-    watch = _Watch(stacks={stack_id: _name(stack_id)})
+    """Stream events until the stack reaches a terminal status (shown as `path`: a nested stack's place)."""
+    watch = _Watch(stacks={stack_id: path or _name(stack_id)})
     started = last_output = clock()
     progress = None
     task = None

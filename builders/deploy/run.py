@@ -1,4 +1,4 @@
-"""The deploy commands: deploy (or plan), status, delete, follow.
+"""The deploy commands: deploy (or plan), status, follow (delete: teardown.py).
 
 `apply()` is the one path by which any stack changes (the bootstrap stack
 and an environment's root alike): make a change set, show it, guard the
@@ -45,6 +45,8 @@ class Options:
     # CloudFormation's service role (templates/github-oidc.yaml's ExecutionRoleArn): the caller then needs no
     # rights on the resources themselves, only to make and run change sets and pass this role.
     role_arn: str | None = None
+    # With --delete on a DELETE_FAILED stack: resources (by their failure-report path) to leave in AWS.
+    retain: tuple[str, ...] = ()
 
 
 def stack_name(env: str) -> str:
@@ -507,31 +509,6 @@ def status(cfg: EnvConfig, opts: Options, console: Console) -> int:
         if r["ResourceType"] == "AWS::CloudFormation::Stack":
             console.print(f"  {r['LogicalResourceId']}: {r['ResourceStatus']}", highlight=False)
     _show_outputs(console, stack)
-    return 0
-
-
-@_guarded
-def delete(cfg: EnvConfig, opts: Options, console: Console) -> int:
-    if cfg.production:
-        name = stack_name(cfg.environment)
-        raise BuildError(f"{name} is a production environment (production: true): build.py never deletes it")
-    cf, name, stack = _deployed(cfg, opts)
-    if stack is None:
-        console.print(f"{name}: not deployed, nothing to delete")
-        return 0
-    question = (
-        f"delete {name}? Retained resources (buckets, the KMS key, log groups, a final Aurora snapshot) stay behind"
-    )
-    if not _confirm(question, opts):
-        why = "not confirmed" if opts.interactive else "no terminal to ask on and no --yes"
-        raise BuildError(f"{why}: {name} was not deleted")
-    since = datetime.now(UTC) - timedelta(seconds=5)
-    cf.delete_stack(StackName=name, **_role(opts))
-    outcome = follow(cf, stack["StackId"], since=since, total=0, console=console, interactive=opts.interactive)
-    if outcome.status != "DELETE_COMPLETE":
-        _report_failure(console, name, outcome)
-        return 1
-    console.print(f"{name}: deleted")
     return 0
 
 
