@@ -36,6 +36,7 @@ unmodelled_resource_types), DescribeEvents, throttling and paged responses.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import re
@@ -99,9 +100,10 @@ def short_form_getatt_with_a_dotted_attribute() -> None:
 def nested_stack_outputs_and_ids() -> None:
     """Gaps: `!GetAtt Child.Outputs.X` answers HTTP 500 ('Stack' has no get_cfn_attribute); a nested stack's
     physical id is its bare logical name and it is named after its logical id alone, so two environments collide.
+    an updated nested stack is deleted and created again (a new ARN; every resource made anew).
     Real: GetAtt reads the child's output; a nested stack's physical id is its ARN; it is named
-    <parent>-<LogicalId>-<suffix>."""
-    from moto.cloudformation import models
+    <parent>-<LogicalId>-<suffix>; an update changes it in place (same ARN), with events for what changed."""
+    from moto.cloudformation import models, utils
     from moto.moto_api._internal import mock_random
 
     def get_cfn_attribute(self: Any, attribute_name: str) -> Any:
@@ -137,6 +139,38 @@ def nested_stack_outputs_and_ids() -> None:
         return child
 
     models.Stack.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+    def update_from_cloudformation_json(
+        cls: Any,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        from moto.utilities.utils import get_partition
+
+        child, properties = original_resource, cloudformation_json["Properties"]
+        body = utils.get_stack_from_s3_url(properties["TemplateURL"], account_id, get_partition(region_name))
+        parameters = dict(properties.get("Parameters") or {})
+        before, after = _parsed(child, child.template), _parsed(child, body)
+        changed = {k for k, v in parameters.items() if (child.parameters or {}).get(k) != v}
+        child.update(body, parameters=parameters or None)
+        _resource_events(child, "CREATE", [n for n in after if n not in before])
+        _resource_events(child, "UPDATE", [n for n in after if n in before and (
+            after[n] != before[n] or _references(after[n]) & changed)])  # fmt: skip
+        child.status = "UPDATE_COMPLETE"
+        return child
+
+    models.Stack.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)
+
+
+def _parsed(stack: Any, body: str) -> dict[str, Any]:
+    """A template's resources, parsed afresh as moto parses a stack's (moto changes the ones it holds)."""
+    probe = copy.copy(stack)
+    probe.template = body
+    probe._parse_template()
+    return probe.template_dict.get("Resources", {})
 
 
 class _Placeholder:

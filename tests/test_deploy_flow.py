@@ -148,6 +148,7 @@ def test_the_guard_refuses_a_deploy_that_would_replace_the_aurora_cluster_and_al
     """DatabaseName is create-only on AWS::RDS::DBCluster: changing it in params replaces the cluster, which the
     nested change set of the Database stack says, and the guard stops the deploy naming it."""
     assert _build(local, workdir, "dev", "--deploy", "--yes").returncode == 0
+    nested_before = _nested(local)
     params = workdir / "params" / "dev.yaml"
     text = params.read_text()
     params.write_text(text.replace("database:\n", "database:\n  database_name: nlsql_renamed\n", 1))
@@ -165,6 +166,9 @@ def test_the_guard_refuses_a_deploy_that_would_replace_the_aurora_cluster_and_al
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     assert "--allow-replacement: going ahead although" in allowed.stdout
     assert _stacks(local)["nlsql-dev"] == "UPDATE_COMPLETE"
+    assert _nested(local) == nested_before, "nested stacks are updated in place: the same ARNs"
+    cf = _client(local, "cloudformation")
+    assert cf.describe_stacks(StackName=nested_before["Database"])["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
 
 
 def test_the_guard_refuses_dropping_the_environment_s_kms_key(local, workdir) -> None:
@@ -203,11 +207,15 @@ def test_an_update_that_fails_rolls_back_and_the_deploy_says_what_failed_first(l
     assert again.returncode == 1 and "UPDATE_ROLLBACK_COMPLETE" in again.stdout
 
 
+def _nested(local: localaws.LocalAws) -> dict[str, str]:
+    resources = _client(local, "cloudformation").describe_stack_resources(StackName="nlsql-dev")["StackResources"]
+    return {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
+
+
 def _network_ids(local: localaws.LocalAws) -> dict[str, str]:
     """Physical ids of the dev Network stack's resources, as an operator would look them up."""
     cf = _client(local, "cloudformation")
-    (network,) = [r["PhysicalResourceId"] for r in cf.describe_stack_resources(StackName="nlsql-dev")["StackResources"]
-                  if r["LogicalResourceId"] == "Network"]  # fmt: skip
+    network = _nested(local)["Network"]
     return {r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
             for r in cf.describe_stack_resources(StackName=network)["StackResources"]}  # fmt: skip
 

@@ -380,3 +380,29 @@ def test_a_nested_stack_that_fails_to_delete_fails_its_parent_with_the_embedded_
     assert reason == (
         f"Embedded stack {child} was not successfully deleted: The following resource(s) failed to delete: [Front]. "
     )
+
+
+def test_an_updated_nested_stack_keeps_its_arn_and_changes_only_what_changed(local) -> None:
+    cf, s3 = _client(local, "cloudformation"), _client(local, "s3")
+    url = _upload_child(local, "in-place")
+    _create_through_change_set(local, "inplace", _root(url))
+    (before,) = cf.describe_stack_resources(StackName="inplace")["StackResources"]
+    queue_before = cf.describe_stack_resources(StackName=before["PhysicalResourceId"])["StackResources"][0]
+    grown = {**CHILD, "Resources": {**CHILD["Resources"], "Topic": {"Type": "AWS::SNS::Topic"}}}
+    s3.put_object(Bucket="in-place", Key="child-2.json", Body=json.dumps(grown).encode())
+    change = cf.create_change_set(StackName="inplace", ChangeSetName="grow", ChangeSetType="UPDATE",
+                                  TemplateBody=_root(f"{local.url}/in-place/child-2.json"))["Id"]  # fmt: skip
+    cf.execute_change_set(ChangeSetName=change)
+
+    (after,) = cf.describe_stack_resources(StackName="inplace")["StackResources"]
+    assert after["PhysicalResourceId"] == before["PhysicalResourceId"], "updated in place, not replaced"
+    child = cf.describe_stacks(StackName=after["PhysicalResourceId"])["Stacks"][0]
+    assert child["StackStatus"] == "UPDATE_COMPLETE"
+    resources = {r["LogicalResourceId"]: r for r in
+                 cf.describe_stack_resources(StackName=after["PhysicalResourceId"])["StackResources"]}  # fmt: skip
+    assert set(resources) == {"Queue", "Topic"}
+    assert resources["Queue"]["PhysicalResourceId"] == queue_before["PhysicalResourceId"], "the queue was kept"
+    events = _events(cf, after["PhysicalResourceId"])
+    assert ("Topic", "CREATE_COMPLETE", "") in events
+    assert not [e for e in events if e[0] == "Queue" and e[1].startswith("UPDATE")], "the queue did not change"
+    assert cf.describe_stacks(StackName="inplace")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
