@@ -36,7 +36,7 @@ unmodelled_resource_types), DescribeEvents, throttling and paged responses.
 from __future__ import annotations
 
 import argparse
-import copy
+import functools
 import json
 import os
 import re
@@ -153,7 +153,7 @@ def nested_stack_outputs_and_ids() -> None:
         child, properties = original_resource, cloudformation_json["Properties"]
         body = utils.get_stack_from_s3_url(properties["TemplateURL"], account_id, get_partition(region_name))
         parameters = dict(properties.get("Parameters") or {})
-        before, after = _parsed(child, child.template), _parsed(child, body)
+        before, after = _parsed(child.template), _parsed(body)
         changed = {k for k, v in parameters.items() if (child.parameters or {}).get(k) != v}
         child.update(body, parameters=parameters or None)
         _resource_events(child, "CREATE", [n for n in after if n not in before])
@@ -165,16 +165,108 @@ def nested_stack_outputs_and_ids() -> None:
     models.Stack.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)
 
 
-def _parsed(stack: Any, body: str) -> dict[str, Any]:
+def _parsed(body: str) -> dict[str, Any]:
     """A template's resources, parsed afresh as moto parses a stack's (moto changes the ones it holds)."""
-    probe = copy.copy(stack)
-    probe.template = body
-    probe._parse_template()
-    return probe.template_dict.get("Resources", {})
+    from moto.cloudformation.models import Stack
+
+    return (Stack.parse_template(body) or {}).get("Resources", {})
 
 
-class _Placeholder:
-    """Stands in for a resource type moto's CloudFormation does not model (see unmodelled_resource_types)."""
+UNMODELLED = {
+    "AWS::RDS::DBCluster",
+    "AWS::RDS::DBInstance",
+    "AWS::RDS::DBClusterParameterGroup",
+    "AWS::S3::BucketPolicy",
+    "AWS::ApplicationAutoScaling::ScalableTarget",
+    "AWS::ApplicationAutoScaling::ScalingPolicy",
+    "AWS::ElasticLoadBalancingV2::ListenerRule",
+}
+
+
+def _schema(resource_type: str, region: str = "us-east-1") -> dict[str, Any]:
+    """The CloudFormation registry schema of a type, as cfn-lint ships it (empty for a type it does not know)."""
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    try:
+        return PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, resource_type).schema
+    except Exception:  # noqa: BLE001 - an unknown type (Custom::*), or a region cfn-lint has no schemas for
+        return {}
+
+
+def _paths(schema: dict[str, Any], key: str) -> set[str]:
+    """A schema's property-path list (readOnlyProperties, createOnlyProperties) as dotted names under Properties."""
+    return {
+        p.removeprefix("/properties/").replace("/", ".") for p in schema.get(key) or [] if p.startswith("/properties/")
+    }
+
+
+@functools.cache
+def _validator(resource_type: str) -> Any:
+    """A JSON-schema validator for the type's properties that takes a template's strings for numbers and booleans
+    (parameters are strings, and CloudFormation converts them to the schema's type before the handler sees them)."""
+    import jsonschema
+
+    def coerced(kind: str, pattern: str) -> Callable[[Any, Any], bool]:
+        base = jsonschema.Draft7Validator.TYPE_CHECKER
+
+        def check(checker: Any, value: Any) -> bool:
+            return base.is_type(value, kind) or (isinstance(value, str) and re.fullmatch(pattern, value) is not None)
+
+        return check
+
+    checker = jsonschema.Draft7Validator.TYPE_CHECKER.redefine_many({
+        "integer": coerced("integer", r"-?\d+"),
+        "number": coerced("number", r"-?\d+(\.\d+)?"),
+        "boolean": coerced("boolean", r"true|false"),
+    })  # fmt: skip
+
+    def pattern(validator: Any, wanted: str, instance: Any, schema: Any) -> Any:
+        # The schemas' patterns are Java regular expressions (\p{Print}, ...): `regex` reads them, `re` does not.
+        import regex
+
+        if validator.is_type(instance, "string") and not regex.search(wanted, instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {wanted!r}")
+
+    kind = jsonschema.validators.extend(jsonschema.Draft7Validator, validators={"pattern": pattern},
+                                        type_checker=checker)  # fmt: skip
+    return kind(_schema(resource_type), format_checker=None)
+
+
+TYPE_NAMES = {"integer": "Integer", "number": "Number", "boolean": "Boolean", "string": "String", "array": "JSONArray",
+              "object": "JSONObject"}  # fmt: skip
+
+
+def validation_errors(resource_type: str, properties: dict[str, Any]) -> list[str]:
+    """What CloudFormation says of properties that break the type's schema, in its own words (#/Path: ...)."""
+    errors = []
+    for error in sorted(_validator(resource_type).iter_errors(properties), key=lambda e: list(e.absolute_path)):
+        where = "#" + "".join(f"/{p}" for p in error.absolute_path)
+        if error.validator == "required":
+            missing = error.message.split("'")[1]
+            errors.append(f"{where}: required key [{missing}] not found")
+        elif error.validator == "additionalProperties":
+            for extra in sorted(set(error.instance) - set(error.schema.get("properties", {}))):
+                errors.append(f"{where}: extraneous key [{extra}] is not permitted")
+        elif error.validator == "type":
+            wanted = error.validator_value if isinstance(error.validator_value, str) else error.validator_value[0]
+            found = {bool: "Boolean", int: "Integer", float: "Number", str: "String", list: "JSONArray",
+                     dict: "JSONObject"}.get(type(error.instance), "Null")  # fmt: skip
+            errors.append(f"{where}: expected type: {TYPE_NAMES.get(wanted, wanted)}, found: {found}")
+        else:
+            errors.append(f"{where}: failed validation constraint for keyword [{error.validator}]")
+    return errors
+
+
+class PropertiesInvalid(Exception):
+    """A resource's properties break its type's schema: it fails as CloudFormation fails it."""
+
+    def __init__(self, logical_id: str, errors: list[str]) -> None:
+        self.message = f"Properties validation failed for resource {logical_id} with message: [{', '.join(errors)}]"
+        super().__init__(self.message)
+
+
+class _Registered:
+    """A resource of a type moto does not model, driven by its registry schema (see unmodelled_resource_types)."""
 
     def __init__(self, resource_type: str, name: str, properties: dict[str, Any], account_id: str, region: str) -> None:
         self.resource_type = resource_type
@@ -191,12 +283,18 @@ class _Placeholder:
         return True
 
     def get_cfn_attribute(self, attribute: str) -> str:
+        if attribute not in _paths(_schema(self.resource_type), "readOnlyProperties"):
+            from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+            raise UnformattedGetAttTemplateException()
         service, kind = self.resource_type.split("::")[1].lower(), self.resource_type.split("::")[-1].lower()
         arn = f"arn:aws:{service}:{self.region}:{self.account_id}:{kind}:{self.name}"
         secret = f"arn:aws:secretsmanager:{self.region}:{self.account_id}:secret:rds!{self.name}"
         known = {
             "Arn": arn,
             "DBClusterArn": arn,
+            "DBInstanceArn": arn,
+            "RuleArn": arn,
             "Endpoint.Address": f"{self.name}.cluster-local.{self.region}.rds.amazonaws.com",
             "ReadEndpoint.Address": f"{self.name}.cluster-ro-local.{self.region}.rds.amazonaws.com",
             "Endpoint.Port": "5432",
@@ -205,10 +303,17 @@ class _Placeholder:
         return known.get(attribute, f"{self.name}-{attribute.replace('.', '-')}")
 
 
-def _placeholder_class(resource_type: str) -> type:
+def _registered_class(resource_type: str) -> type:
     from moto.core.common_models import CloudFormationModel
 
-    class Placeholder(CloudFormationModel):  # type: ignore[misc]
+    def checked(logical_id: str, cloudformation_json: Any) -> dict[str, Any]:
+        properties = cloudformation_json.get("Properties", {}) or {}
+        errors = validation_errors(resource_type, properties)
+        if errors:
+            raise PropertiesInvalid(logical_id, errors)
+        return properties
+
+    class Registered(CloudFormationModel):  # type: ignore[misc]
         # moto files each model under a service named after its module (`tests.localaws` -> "localaws"); under
         # `python -m tests.localaws` the module is `__main__`, which has no second part (IndexError).
         __module__ = "tests.localaws"
@@ -219,13 +324,13 @@ def _placeholder_class(resource_type: str) -> type:
 
         @classmethod
         def has_cfn_attr(cls, attr: str) -> bool:
-            return True
+            return attr in _paths(_schema(resource_type), "readOnlyProperties")
 
         @classmethod
         def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,
                                             region_name: str, **kwargs: Any) -> Any:  # fmt: skip
-            return _Placeholder(resource_type, resource_name, cloudformation_json.get("Properties", {}), account_id,
-                                region_name)  # fmt: skip
+            properties = checked(kwargs.get("LogicalId", resource_name), cloudformation_json)
+            return _Registered(resource_type, resource_name, properties, account_id, region_name)
 
         @classmethod
         def update_from_cloudformation_json(
@@ -236,25 +341,30 @@ def _placeholder_class(resource_type: str) -> type:
             account_id: str,
             region_name: str,
         ) -> Any:
-            original_resource.properties = cloudformation_json.get("Properties", {})
+            properties = checked(getattr(original_resource, "logical_resource_id", new_resource_name),
+                                 cloudformation_json)  # fmt: skip
+            create_only = _paths(_schema(resource_type), "createOnlyProperties")
+            old = original_resource.properties
+            if any(old.get(key) != properties.get(key) for key in create_only if "." not in key):
+                # Replacement: a new resource (a new physical id); CloudFormation deletes the old one at cleanup.
+                return _Registered(resource_type, new_resource_name, properties, account_id, region_name)
+            original_resource.properties = properties
             return original_resource
 
         @classmethod
         def delete_from_cloudformation_json(cls, *args: Any, **kwargs: Any) -> None:
             return None
 
-    return Placeholder
+    return Registered
 
 
-UNMODELLED = {
-    "AWS::RDS::DBCluster",
-    "AWS::RDS::DBInstance",
-    "AWS::RDS::DBClusterParameterGroup",
-    "AWS::S3::BucketPolicy",
-    "AWS::ApplicationAutoScaling::ScalableTarget",
-    "AWS::ApplicationAutoScaling::ScalingPolicy",
-    "AWS::ElasticLoadBalancingV2::ListenerRule",
-}
+@patch
+def refs_that_answer_none() -> None:
+    """Gap: `Ref` to an AWS::RDS::DBSubnetGroup answers null (the model has no physical id), which a property that
+    takes it passes on as null. Real: Ref gives the subnet group's name (generated, lower-case)."""
+    from moto.rds.models import DBSubnetGroup
+
+    DBSubnetGroup.physical_resource_id = property(lambda self: self.name)
 
 
 @patch
@@ -262,18 +372,59 @@ def unmodelled_resource_types() -> None:
     """Gap: moto's CloudFormation has no model for some of our types (DBCluster, BucketPolicy, autoscaling), or one
     that fails on our properties (an aurora-postgresql DBInstance answers 500, KeyError), and a template that
     reads their attributes fails to parse.
-    Real: CloudFormation creates them. Here they are accepted and answer GetAtt with well-formed values; the
-    tests check them in the templates, not through the RDS API."""
-    from moto.cloudformation import parsing
+    Real: CloudFormation's registry provider for each type. Here a generic one driven by the type's registry schema
+    (cfn-lint ships them): properties are validated against it (required, types, enums, patterns, no unknown keys;
+    a template's strings pass for numbers and booleans, as CloudFormation converts them), and a violation fails
+    the resource with "Properties validation failed for resource X with message: [#/Path: ...]"; GetAtt answers
+    only the schema's readOnlyProperties, with well-formed values (an ARN, an RDS endpoint), and any other
+    attribute is a template error; a change to a create-only property makes a new resource (a new physical id).
+    Still not shown: the service's own rules beyond the schema (an engine version that does not exist, deletion
+    protection refusing a delete), and anything the resource does (there is no RDS cluster behind it; the tests
+    read its settings in the templates)."""
+    from moto.cloudformation import models, parsing
+    from moto.cloudformation.exceptions import ValidationError
 
     original = parsing.resource_class_from_type
 
     def resource_class_from_type(resource_type: str) -> Any:
         if resource_type in UNMODELLED:
-            return _placeholder_class(resource_type)
+            return _registered_class(resource_type)
         return original(resource_type)
 
     parsing.resource_class_from_type = resource_class_from_type
+    original_create = models.CloudFormationBackend.create_change_set
+
+    def create_change_set(self: Any, stack_name: str, change_set_name: str, template: str, *args: Any,
+                          **kwargs: Any) -> Any:  # fmt: skip
+        template_dict = models.Stack.parse_template(template) or {}
+        resources = template_dict.get("Resources") or {}
+        for name, attribute in sorted(_getatts([resources, template_dict.get("Outputs") or {}])):
+            kind = resources.get(name, {}).get("Type")
+            if kind in UNMODELLED and attribute not in _paths(_schema(kind), "readOnlyProperties"):
+                raise ValidationError(
+                    stack_name, message=f"Template error: resource {name} does not support attribute type "
+                    f"{attribute} in Fn::GetAtt"
+                )  # fmt: skip
+        return original_create(self, stack_name, change_set_name, template, *args, **kwargs)
+
+    models.CloudFormationBackend.create_change_set = create_change_set
+
+
+def _getatts(value: Any) -> set[tuple[str, str]]:
+    """Every (resource, attribute) a template value reads with Fn::GetAtt."""
+    found: set[tuple[str, str]] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Fn::GetAtt":
+                name, attribute = inner if isinstance(inner, list) else str(inner).split(".", 1)
+                if isinstance(name, str) and isinstance(attribute, str):
+                    found.add((name, attribute))
+            else:
+                found |= _getatts(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= _getatts(inner)
+    return found
 
 
 STATEMENTS: list[tuple[str, str]] = []  # (cluster ARN, SQL) of every RDS Data API statement, for the tests
@@ -459,12 +610,7 @@ def execute_change_set_like_cloudformation() -> None:
             _await_custom_resources(stack)
             _resource_events(stack, "CREATE", list(stack.template_dict.get("Resources", {})))
         else:
-            failing = _injected_update_failure(stack)
-            if failing is not None:
-                _roll_back_update(stack, failing)
-                change_set.execution_status = "EXECUTE_COMPLETE"
-                return
-            change_set.apply()
+            change_set.apply()  # a failure: a_failed_update_rolls_back
             stack.template = change_set.template
             stack._parse_template()
             stack.parameters = change_set.parameters
@@ -544,15 +690,9 @@ PSEUDO = ("AWS::AccountId", "AWS::Region", "AWS::Partition", "AWS::URLSuffix", "
 
 
 def _create_only(resource_type: str, region: str) -> set[str]:
-    """The top-level properties a resource type cannot change in place, from its CloudFormation registry schema
-    (cfn-lint ships the schemas); none for a type without a schema (custom resources)."""
-    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
-
-    try:
-        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, resource_type).schema
-    except Exception:  # noqa: BLE001 - an unknown type (Custom::*), or a region cfn-lint has no schemas for
-        return set()
-    return {p.split("/")[2] for p in schema.get("createOnlyProperties") or [] if p.startswith("/properties/")}
+    """The top-level properties a resource type cannot change in place, from its registry schema; none for a type
+    without a schema (custom resources)."""
+    return {p.split(".")[0] for p in _paths(_schema(resource_type, region), "createOnlyProperties")}
 
 
 def _dynamic(value: Any) -> bool:
@@ -573,22 +713,131 @@ def _dynamic(value: Any) -> bool:
     return False
 
 
-def _details(resource_type: str, region: str, old: dict[str, Any], new: dict[str, Any]) -> tuple[str, list[Any]]:
+def _details(
+    resource_type: str, region: str, old: dict[str, Any], new: dict[str, Any], causes: dict[str, tuple[str, str]]
+) -> tuple[str, list[Any]]:
     """Replacement (True, Conditional, False) and Details of a Modify, property by property, as CloudFormation
     computes them: a changed create-only property replaces (Static) or may replace (Dynamic: its new value is
-    known only during the deploy); any other change is in place."""
+    known only during the deploy); any other change is in place. A property whose text is the same but that names
+    something in `causes` changes too: name -> (ChangeSource, Evaluation), for a parameter whose value changed
+    (ParameterReference, Static), one a parent computes from a resource it is changing (ParameterReference,
+    Dynamic), or a resource being replaced, whose new id is known only during the deploy (ResourceReference,
+    Dynamic)."""
     create_only = _create_only(resource_type, region)
     details, replacement = [], "False"
     for key in sorted(set(old) | set(new)):
         if old.get(key) == new.get(key):
-            continue
+            named = sorted(_references(new.get(key)) & set(causes))
+            sources = [(causes[n][1], {"ChangeSource": causes[n][0], "CausingEntity": n}) for n in named]
+        else:
+            sources = [("Dynamic" if _dynamic(new.get(key)) else "Static", {"ChangeSource": "DirectModification"})]
         requires = "Always" if key in create_only else "Never"
-        evaluation = "Dynamic" if _dynamic(new.get(key)) else "Static"
-        details.append({"Target": {"Attribute": "Properties", "Name": key, "RequiresRecreation": requires},
-                        "Evaluation": evaluation, "ChangeSource": "DirectModification"})  # fmt: skip
-        if requires == "Always":
-            replacement = "True" if evaluation == "Static" or replacement == "True" else "Conditional"
+        for evaluation, source in sources:
+            details.append({"Target": {"Attribute": "Properties", "Name": key, "RequiresRecreation": requires},
+                            "Evaluation": evaluation, **source})  # fmt: skip
+            if requires == "Always":
+                replacement = "True" if evaluation == "Static" or replacement == "True" else "Conditional"
     return replacement, details
+
+
+def _spread(
+    new: dict[str, Any], old: dict[str, Any], region: str, modified: list[str], causes: dict[str, tuple[str, str]]
+) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """`modified` and, after them, every existing resource that changes because it names a cause (a changed
+    parameter) or a resource being replaced; and the causes with those replaced resources added."""
+    modified, causes = list(modified), dict(causes)
+    while True:
+        for name in modified:
+            if name in old and name in new and name not in causes:
+                mine = {k: v for k, v in causes.items() if k != name}
+                replacement, _ = _details(new[name].get("Type", ""), region, old[name].get("Properties", {}),
+                                          new[name].get("Properties", {}), mine)  # fmt: skip
+                if replacement != "False":
+                    causes[name] = ("ResourceReference", "Dynamic")
+        more = [n for n in new if n in old and n not in modified and _references(new[n]) & set(causes)]
+        if not more:
+            return modified, causes
+        modified += more
+
+
+@patch
+def references_to_a_replaced_resource_change() -> None:
+    """Gap: a resource that refers to one being replaced is left alone (an ECS service keeps the task definition a
+    new image tag replaced), so it is neither in the change set nor updated.
+    Real: the new resource has a new id, so each resource that refers to it (Ref, GetAtt, Sub) is modified too, its
+    change marked Dynamic (ResourceReference), and is updated after it; and so on down the references."""
+    from moto.cloudformation.parsing import ResourceMap
+
+    original = ResourceMap.build_resource_diff
+
+    def build_resource_diff(self: Any, other_template: dict[str, Any], parameters: Any = None) -> dict[str, Any]:
+        actions = original(self, other_template, parameters)
+        before = self.input_parameters or {}
+        causes = {k: ("ParameterReference", "Static") for k, v in (parameters or {}).items() if before.get(k) != v}
+        old, new = self._resource_json_map, other_template.get("Resources", {})
+        actions["Modify"], _ = _spread(new, old, self._region_name, actions["Modify"], causes)
+        return actions
+
+    ResourceMap.build_resource_diff = build_resource_diff
+
+
+def _same_name(physical: str, name: Any) -> bool:
+    """Whether a resource's physical id is the custom name it asked for (a bucket's name, a queue's URL)."""
+    return isinstance(name, str) and bool(name) and (physical == name or physical.endswith(("/" + name, ":" + name)))
+
+
+@patch
+def replacement_makes_a_new_resource() -> None:
+    """Gap: an update that changes a create-only property (the change set says Replacement True) is applied in
+    place: the queue keeps its old name, a bucket its old settings, and what refers to it its old id.
+    Real: CloudFormation creates the new resource, points what refers to it at the new one, and deletes the old
+    one at the end; if the resource has a custom name that did not change (a fixed BucketName, say), the update
+    fails: "CloudFormation cannot update a stack when a custom-named resource requires replacing. Rename ... and
+    update the stack again." Conditional replacements are applied in place here (AWS decides during the deploy)."""
+    from moto.cloudformation import models, parsing
+
+    original_update = parsing.parse_and_update_resource
+
+    def parse_and_update_resource(logical_id: str, resource_json: Any, resources_map: Any, **kwargs: Any) -> Any:
+        if logical_id not in getattr(resources_map, "localaws_replace", ()):
+            return original_update(logical_id, resource_json, resources_map, **kwargs)
+        old = resources_map._parsed_resources.get(logical_id)
+        physical = str(getattr(old, "physical_resource_id", "") or "")
+        kind = resource_json.get("Type", "")
+        properties = resource_json.get("Properties") or {}
+        named = getattr(parsing.resource_class_from_type(kind), "cloudformation_name_type", lambda: "")()
+        for key in [named] + [p.removeprefix("/properties/") for p in _schema(kind).get("primaryIdentifier") or []]:
+            name = parsing.clean_json(properties[key], resources_map) if key in properties else None
+            if _same_name(physical, name):
+                raise ServiceError(
+                    "CloudFormation cannot update a stack when a custom-named resource requires replacing. Rename "
+                    f"{name} and update the stack again."
+                )
+        new = parsing.parse_and_create_resource(logical_id, resource_json, resources_map, **kwargs)
+        if old is not None and not isinstance(old, str):
+            resources_map._delete_resource(old, resource_json)  # CloudFormation's cleanup step
+        return new
+
+    parsing.parse_and_update_resource = parse_and_update_resource
+    original_execute = models.CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        change_set = self.describe_change_set(change_set_name)
+
+        def mark(stack: Any, changes: list[Any]) -> None:  # what each stack's update replaces, nested ones too
+            stack.resource_map.localaws_replace = {
+                c.logical_resource_id for c in changes if getattr(c, "replacement", "") == "True"
+            }
+            for change in changes:
+                nested = self.change_sets.get(getattr(change, "change_set_id", None) or "")
+                if nested is not None and nested is not change_set:
+                    mark(nested.stack, nested.changes)
+
+        if change_set.change_set_type == "UPDATE":
+            mark(change_set.stack, change_set.changes)
+        return original_execute(self, change_set_name, stack_name)
+
+    models.CloudFormationBackend.execute_change_set = execute_change_set
 
 
 @patch
@@ -607,26 +856,37 @@ def change_sets_with_replacement_and_nested_change_sets() -> None:
     original_diff = models.ChangeSet.diff
 
     def diff(self: Any) -> list[Any]:
-        changes = original_diff(self)
+        changes = original_diff(self)  # with the resources that refer to replaced ones: see the patch above
         old_resources = (getattr(self.stack, "template_dict", None) or {}).get("Resources", {})
         new_resources = self.template_dict.get("Resources", {})
+        region = self.stack.region_name
+        before = dict(getattr(self.stack, "parameters", None) or {}) if self.change_set_type == "UPDATE" else {}
+        unknown = set(getattr(self, "localaws_unknown", ()))  # a nested change set's parameters set by its parent
+        causes = {k: ("ParameterReference", "Static") for k, v in (self.parameters or {}).items()
+                  if k not in unknown and before.get(k, v) != v}  # fmt: skip
+        causes |= {k: ("ParameterReference", "Dynamic") for k in unknown}
+        # moto's change sets leave out what changes through a parameter, and what refers to that
+        modified = [c.logical_resource_id for c in changes if c.action == "Modify"]
+        spread, causes = _spread(new_resources, old_resources, region, modified, causes)
+        changes += [models.Change("Modify", n, new_resources[n].get("Type", "")) for n in spread[len(modified) :]]
+        changing = {c.logical_resource_id for c in changes if c.action in ("Add", "Modify")}
         for change in changes:
             if change.action != "Modify":
                 continue
             old = old_resources.get(change.logical_resource_id, {})
             new = new_resources.get(change.logical_resource_id, {})
-            region = self.stack.region_name
+            own = {k: v for k, v in causes.items() if k != change.logical_resource_id}
             change.replacement, change.details = _details(
-                change.resource_type, region, old.get("Properties", {}), new.get("Properties", {})
+                change.resource_type, region, old.get("Properties", {}), new.get("Properties", {}), own
             )
             change.scope = ["Properties"] if change.details else []
             if change.resource_type == "AWS::CloudFormation::Stack":
-                nested = _nested_change_set(self, change.logical_resource_id, new.get("Properties", {}))
+                nested = _nested_change_set(self, change.logical_resource_id, new.get("Properties", {}), changing)
                 if nested is not None:
                     change.change_set_id = nested.change_set_id
         return changes
 
-    def _nested_change_set(parent: Any, logical_id: str, properties: dict[str, Any]) -> Any:
+    def _nested_change_set(parent: Any, logical_id: str, properties: dict[str, Any], changing: set[str]) -> Any:
         child = parent.stack.resource_map._parsed_resources.get(logical_id)
         url = properties.get("TemplateURL")
         if not isinstance(child, models.Stack) or not isinstance(url, str):
@@ -634,13 +894,25 @@ def change_sets_with_replacement_and_nested_change_sets() -> None:
         account, region = parent.stack.account_id, parent.stack.region_name
         body = utils.get_stack_from_s3_url(url, account, get_partition(region))
         name = f"{parent.change_set_name}-{logical_id}"[:128]
-        nested = models.ChangeSet(
+        # The values the parent passes: a parameter of the parent gives its new value; a value computed from a
+        # resource the parent is changing is not known until the deploy; anything else is what it was.
+        parameters, unknown = dict(child.parameters or {}), set()
+        for key, value in (properties.get("Parameters") or {}).items():
+            if isinstance(value, str):
+                parameters[key] = value
+            elif isinstance(value, dict) and value.get("Ref") in (parent.parameters or {}):
+                parameters[key] = parent.parameters[value["Ref"]]
+            elif _references(value) & changing:
+                unknown.add(key)
+        nested = models.ChangeSet.__new__(models.ChangeSet)
+        nested.localaws_unknown = unknown  # read by diff(), which the constructor runs
+        nested.__init__(
             change_set_type="UPDATE",
             change_set_id=utils.generate_changeset_id(name, region, account),
             change_set_name=name,
             stack=child,
             template=body,
-            parameters=dict(child.parameters or {}),
+            parameters=parameters,
             description=f"nested change set of {parent.change_set_name}",
         )
         if nested.changes:
@@ -654,35 +926,15 @@ def change_sets_with_replacement_and_nested_change_sets() -> None:
     models.ChangeSet.diff = diff
 
 
-def _injected_update_failure(root: Any) -> list[tuple[Any, str, str]] | None:
-    """The trail (stack, logical id, type), innermost first, to a resource UPDATE_ERRORS fails, if there is one."""
-    from moto.cloudformation import models
-
-    def walk(stack: Any, outer: list[tuple[Any, str, str]]) -> list[tuple[Any, str, str]] | None:
-        resources = (stack.template_dict or {}).get("Resources", {})
-        for logical_id, resource in resources.items():
-            if logical_id in UPDATE_ERRORS:
-                return [(stack, logical_id, resource.get("Type", "")), *outer]
-        for logical_id, child in stack.resource_map._parsed_resources.items():
-            if isinstance(child, models.Stack):
-                found = walk(child, [(stack, logical_id, "AWS::CloudFormation::Stack"), *outer])
-                if found:
-                    return found
-        return None
-
-    return walk(root, [])
-
-
-def _roll_back_update(root: Any, trail: list[tuple[Any, str, str]]) -> None:
+def _roll_back_update(root: Any, trail: list[tuple[Any, str, str]], reason: str) -> None:
     """An update that fails at the bottom of `trail`, written as CloudFormation writes it, and rolled back.
 
     Real: the resource gets UPDATE_FAILED with the service's reason; each nested stack around it rolls back
     (UPDATE_ROLLBACK_IN_PROGRESS ... UPDATE_ROLLBACK_COMPLETE) and fails its parent's resource with "Embedded
     stack ... was not successfully updated"; the root ends UPDATE_ROLLBACK_COMPLETE with its earlier template,
-    parameters and outputs. Here nothing was changed before the failure, so the rollback changes nothing either
-    (AWS would also undo resources it had already updated).
+    parameters and outputs. Here each stack gets its template, parameters and resource map back, but a resource
+    that moto had already updated before the failure keeps its new settings (AWS would update it back).
     """
-    reason = UPDATE_ERRORS[trail[0][1]]
     for depth, (stack, logical_id, resource_type) in enumerate(trail):
         own = stack.resource_map._parsed_resources.get(logical_id)
         physical = trail[depth - 1][0].stack_id if depth else str(getattr(own, "physical_resource_id", logical_id))
@@ -773,6 +1025,91 @@ def a_failed_create_rolls_back() -> None:
                 raise
             _roll_back_create(self, trail, str(getattr(error, "message", "") or error))
             change_set.execution_status = "EXECUTE_COMPLETE"
+
+    models.CloudFormationBackend.execute_change_set = execute_change_set
+
+
+class ServiceError(Exception):
+    """An error a service answers (an injected fault): the resource fails with it as its reason."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _snapshot(stack: Any) -> Callable[[], None]:
+    """What an update changes on a stack in moto, and a function that puts it back (for a rollback)."""
+    resource_map = stack.resource_map
+    saved = (stack.template, stack.template_dict, stack.parameters, stack.status, len(stack.events),
+             resource_map._template, resource_map._resource_json_map, resource_map.input_parameters)  # fmt: skip
+    resolved = dict(resource_map.resolved_parameters)  # changed in place by an update, and read by DescribeStacks
+    values = {k: resource_map._parsed_resources[k] for k in resolved if k in resource_map._parsed_resources}
+
+    def restore() -> None:
+        (stack.template, stack.template_dict, stack.parameters, stack.status, events, resource_map._template,
+         resource_map._resource_json_map, resource_map.input_parameters) = saved  # fmt: skip
+        del stack.events[events:]
+        resource_map.resolved_parameters.clear()
+        resource_map.resolved_parameters.update(resolved)
+        resource_map._parsed_resources.update(values)
+
+    return restore
+
+
+@patch
+def a_failed_update_rolls_back() -> None:
+    """Gap: an error while updating a resource answers ExecuteChangeSet with HTTP 500 and leaves the stack
+    UPDATE_IN_PROGRESS; moto retries it (a nested stack several times over, each try half-applied).
+    Real: the resource gets UPDATE_FAILED with the service's reason, each nested stack around it rolls back and
+    fails its resource in the parent with "Embedded stack ... was not successfully updated", and the root ends
+    UPDATE_ROLLBACK_COMPLETE with its earlier template and parameters (_roll_back_update). The failure may be a
+    schema violation (unmodelled_resource_types), any error moto raises, or a fault a test injects: UPDATE_ERRORS
+    fails the named resource when it is updated, that is, when its stack's change touches it."""
+    from moto.cloudformation import models, parsing
+
+    original_update = parsing.parse_and_update_resource
+
+    def parse_and_update_resource(logical_id: str, resource_json: Any, resources_map: Any, **kwargs: Any) -> Any:
+        try:
+            if logical_id in UPDATE_ERRORS:
+                raise ServiceError(UPDATE_ERRORS[logical_id])
+            return original_update(logical_id, resource_json, resources_map, **kwargs)
+        except Exception as error:
+            trail = error.__dict__.setdefault("localaws_trail", [])
+            if not trail or trail[-1][0] != resources_map.stack_id:
+                trail.append((resources_map.stack_id, logical_id, resource_json.get("Type", "")))
+            raise
+
+    parsing.parse_and_update_resource = parse_and_update_resource
+    original_nested = models.Stack.update_from_cloudformation_json.__func__
+
+    def update_nested(cls: Any, original_resource: Any, *args: Any, **kwargs: Any) -> Any:
+        restore = _snapshot(original_resource)
+        try:
+            return original_nested(cls, original_resource, *args, **kwargs)
+        except Exception:
+            restore()  # moto retries a failed resource: each try starts from the stack as it was
+            raise
+
+    models.Stack.update_from_cloudformation_json = classmethod(update_nested)
+    original_execute = models.CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        change_set = self.describe_change_set(change_set_name)
+        stack = self.stacks.get(change_set.stack_id)
+        restore = _snapshot(stack) if stack is not None and change_set.change_set_type == "UPDATE" else None
+        try:
+            return original_execute(self, change_set_name, stack_name)
+        except Exception as error:
+            trail = error.__dict__.get("localaws_trail")
+            if not trail or restore is None:
+                raise
+            restore()
+            stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
+            stacks = [(self.stacks[stack_id], logical_id, kind) for stack_id, logical_id, kind in trail]
+            _roll_back_update(stack, stacks, _error_text(error))
+            change_set.execution_status = "EXECUTE_COMPLETE"
+            return None
 
     models.CloudFormationBackend.execute_change_set = execute_change_set
 

@@ -258,7 +258,8 @@ def test_the_server_listens_on_loopback_only(local) -> None:
         "termination_protection", "empty_change_set_is_failed_not_refused", "short_form_getatt_with_a_dotted_attribute",
         "a_failed_create_rolls_back", "route_tables_are_deleted_with_their_stack", "change_set_rules",
         "change_sets_with_replacement_and_nested_change_sets", "a_failed_delete_ends_delete_failed",
-        "ec2_deletes_refuse_dependents",
+        "ec2_deletes_refuse_dependents", "refs_that_answer_none", "a_failed_update_rolls_back",
+        "references_to_a_replaced_resource_change", "replacement_makes_a_new_resource",
     }, "every patch has a test in this file"  # fmt: skip
 
 
@@ -406,3 +407,130 @@ def test_an_updated_nested_stack_keeps_its_arn_and_changes_only_what_changed(loc
     assert ("Topic", "CREATE_COMPLETE", "") in events
     assert not [e for e in events if e[0] == "Queue" and e[1].startswith("UPDATE")], "the queue did not change"
     assert cf.describe_stacks(StackName="inplace")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+
+
+def _failed_create(cf: Any, stack: str) -> list[tuple[str, str]]:
+    return [(e[0], e[2]) for e in _events(cf, stack) if e[1] == "CREATE_FAILED" and e[0] != stack]
+
+
+@pytest.mark.parametrize(
+    ("properties", "message"),
+    [
+        ({"Engine": "aurora-postgresql", "Port": "not-a-port"}, "#/Port: expected type: Integer, found: String"),
+        ({"Engine": "aurora-postgresql", "EnginMode": "provisioned"}, "#: extraneous key [EnginMode] is not permitted"),
+        ({"Engine": "aurora-postgresql", "DatabaseInsightsMode": "full"},
+         "#/DatabaseInsightsMode: failed validation constraint for keyword [enum]"),
+        ({"Engine": "aurora-postgresql", "MasterUsername": "9lives"},
+         "#/MasterUsername: failed validation constraint for keyword [pattern]"),
+    ],
+)  # fmt: skip
+def test_an_unmodelled_type_s_properties_are_validated_against_its_registry_schema(local, properties, message) -> None:
+    cf = _client(local, "cloudformation")
+    name = f"invalid-{abs(hash(message)) % 10**8}"
+    _create_through_change_set(local, name, json.dumps({"Resources": {
+        "Cluster": {"Type": "AWS::RDS::DBCluster", "Properties": properties}}}))  # fmt: skip
+    assert cf.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert _failed_create(cf, name) == [
+        ("Cluster", f"Properties validation failed for resource Cluster with message: [{message}]")
+    ]
+
+
+def test_a_required_property_is_required_and_template_strings_pass_for_numbers(local) -> None:
+    cf = _client(local, "cloudformation")
+    _create_through_change_set(local, "no-document", json.dumps({"Resources": {
+        "Policy": {"Type": "AWS::S3::BucketPolicy", "Properties": {"Bucket": "some-bucket"}}}}))  # fmt: skip
+    assert _failed_create(cf, "no-document") == [
+        ("Policy", "Properties validation failed for resource Policy with message: "
+                   "[#: required key [PolicyDocument] not found]")
+    ]  # fmt: skip
+    # A parameter is a string; CloudFormation turns "5432" and "true" into the schema's integer and boolean.
+    _create_through_change_set(local, "strings", json.dumps({"Resources": {"Cluster": {
+        "Type": "AWS::RDS::DBCluster",
+        "Properties": {"Engine": "aurora-postgresql", "Port": "5432", "StorageEncrypted": "true"}}}}))  # fmt: skip
+    assert cf.describe_stacks(StackName="strings")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_getatt_answers_only_the_schema_s_read_only_properties(local) -> None:
+    cf = _client(local, "cloudformation")
+    cluster = {"Type": "AWS::RDS::DBCluster", "Properties": {"Engine": "aurora-postgresql"}}
+    wrong = {"Resources": {"Cluster": cluster}, "Outputs": {"Port": {"Value": {"Fn::GetAtt": ["Cluster", "Port"]}}}}
+    with pytest.raises(ClientError, match=r"Template error: resource Cluster does not support attribute type Port "
+                                          r"in Fn::GetAtt"):  # fmt: skip
+        cf.create_change_set(StackName="getatt", ChangeSetName="first", ChangeSetType="CREATE",
+                             TemplateBody=json.dumps(wrong))  # fmt: skip
+    right = {"Resources": {"Cluster": cluster},
+             "Outputs": {"Arn": {"Value": {"Fn::GetAtt": ["Cluster", "DBClusterArn"]}}}}  # fmt: skip
+    _create_through_change_set(local, "getatt", json.dumps(right))
+    (output,) = cf.describe_stacks(StackName="getatt")["Stacks"][0]["Outputs"]
+    assert output["OutputValue"].startswith("arn:aws:rds:us-east-1:123456789012:dbcluster:")
+
+
+def test_changing_a_create_only_property_replaces_the_resource_and_others_change_it_in_place(local) -> None:
+    cf = _client(local, "cloudformation")
+
+    def cluster(database: str, retention: int) -> str:
+        properties = {"Engine": "aurora-postgresql", "DatabaseName": database, "BackupRetentionPeriod": retention}
+        return json.dumps({"Resources": {"Cluster": {"Type": "AWS::RDS::DBCluster", "Properties": properties}}})
+
+    def physical() -> str:
+        return cf.describe_stack_resources(StackName="replace")["StackResources"][0]["PhysicalResourceId"]
+
+    _create_through_change_set(local, "replace", cluster("app", 7))
+    first = physical()
+    for name, body in (("retention", cluster("app", 14)), ("rename", cluster("renamed", 14))):
+        change = cf.create_change_set(StackName="replace", ChangeSetName=name, ChangeSetType="UPDATE",
+                                      TemplateBody=body)["Id"]  # fmt: skip
+        cf.execute_change_set(ChangeSetName=change)
+        if name == "retention":
+            assert physical() == first, "BackupRetentionPeriod changes in place"
+    assert physical() != first, "DatabaseName is create-only: a new cluster"
+
+
+def test_a_parameter_change_replaces_what_names_it_and_modifies_what_refers_to_that(local) -> None:
+    """QueueName is create-only: a new name (from a parameter) replaces the queue, and the SSM parameter that holds
+    its ARN changes too (Dynamic: the new ARN is known only during the deploy), then holds the new ARN."""
+    cf, ssm = _client(local, "cloudformation"), _client(local, "ssm")
+    template = json.dumps({
+        "Parameters": {"Name": {"Type": "String"}},
+        "Resources": {
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": {"Ref": "Name"}}},
+            "Where": {"Type": "AWS::SSM::Parameter", "Properties": {
+                "Name": "/localaws/queue-arn", "Type": "String", "Value": {"Fn::GetAtt": ["Queue", "Arn"]}}},
+        },
+    })  # fmt: skip
+    _create_through_change_set(local, "by-parameter", template,
+                               Parameters=[{"ParameterKey": "Name", "ParameterValue": "first-queue"}])  # fmt: skip
+    second = [{"ParameterKey": "Name", "ParameterValue": "second-queue"}]
+    change = cf.create_change_set(StackName="by-parameter", ChangeSetName="rename", ChangeSetType="UPDATE",
+                                  TemplateBody=template, Parameters=second)["Id"]  # fmt: skip
+    changes = {c["ResourceChange"]["LogicalResourceId"]: c["ResourceChange"]
+               for c in cf.describe_change_set(ChangeSetName=change)["Changes"]}  # fmt: skip
+    assert changes["Queue"]["Replacement"] == "True"
+    assert changes["Queue"]["Details"] == [{
+        "Target": {"Attribute": "Properties", "Name": "QueueName", "RequiresRecreation": "Always"},
+        "Evaluation": "Static", "ChangeSource": "ParameterReference", "CausingEntity": "Name"}]  # fmt: skip
+    assert changes["Where"]["Replacement"] == "False"
+    assert changes["Where"]["Details"][0]["ChangeSource"] == "ResourceReference"
+    assert changes["Where"]["Details"][0]["Evaluation"] == "Dynamic"
+    cf.execute_change_set(ChangeSetName=change)
+    value = ssm.get_parameter(Name="/localaws/queue-arn")["Parameter"]["Value"]
+    assert value.endswith(":second-queue"), "what refers to the replaced queue was updated with its new ARN"
+
+
+def test_replacing_a_custom_named_resource_fails_the_update_and_rolls_it_back(local) -> None:
+    cf = _client(local, "cloudformation")
+
+    def queue(**extra: Any) -> str:
+        properties = {"QueueName": "custom-named-queue", **extra}
+        return json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": properties}}})
+
+    _create_through_change_set(local, "custom-named", queue())
+    change = cf.create_change_set(StackName="custom-named", ChangeSetName="fifo", ChangeSetType="UPDATE",
+                                  TemplateBody=queue(FifoQueue=False))["Id"]  # fmt: skip
+    (rc,) = [c["ResourceChange"] for c in cf.describe_change_set(ChangeSetName=change)["Changes"]]
+    assert rc["Replacement"] == "True"
+    cf.execute_change_set(ChangeSetName=change)
+    assert cf.describe_stacks(StackName="custom-named")["Stacks"][0]["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    reason = ("CloudFormation cannot update a stack when a custom-named resource requires replacing. Rename "
+              "custom-named-queue and update the stack again.")  # fmt: skip
+    assert ("Queue", "UPDATE_FAILED", reason) in _events(cf, "custom-named")
