@@ -450,31 +450,101 @@ class CustomResourceFailed(Exception):
 
 
 def _await_custom_resources(stack: Any) -> None:
-    """Wait, as CloudFormation does, for each custom resource of `stack` to answer; raise on FAILED or silence.
+    """Wait, as CloudFormation does, for each custom resource of `stack` to answer; raise on FAILED or silence."""
+    for logical_id, custom in list(stack.custom_resources.items()):
+        resource_json = stack.resource_map._resource_json_map.get(logical_id, {})
+        _await_answer(stack.stack_id, logical_id, resource_json, custom)
+
+
+def _await_answer(stack_id: str, logical_id: str, resource_json: dict[str, Any], custom: Any) -> None:
+    """Wait for one custom resource's answer to the request it was last sent.
 
     Real: CloudFormation waits up to the resource's ServiceTimeout (an hour by default) for the answer at its
     response URL; FAILED fails the resource with the Reason sent; no answer fails it when the time is up.
     """
-    for logical_id, custom in list(stack.custom_resources.items()):
-        resource_json = stack.resource_map._resource_json_map.get(logical_id, {})
-        resource_type = resource_json.get("Type", "AWS::CloudFormation::CustomResource")
-        service_timeout = float(resource_json.get("Properties", {}).get("ServiceTimeout", 3600))
-        deadline = time.monotonic() + min(service_timeout, CUSTOM_RESOURCE_TIMEOUT)
-        while not custom.is_created() and getattr(custom, "localaws_failed", None) is None:
-            if time.monotonic() > deadline:
-                raise CustomResourceFailed(
-                    "CloudFormation did not receive a response from your Custom Resource. Please check your logs "
-                    f"for requestId [{custom.request_id}].",
-                    [(stack.stack_id, logical_id, resource_type)],
-                )
-            time.sleep(0.05)
-        failed = getattr(custom, "localaws_failed", None)
-        if failed is not None:
+    resource_type = resource_json.get("Type", "AWS::CloudFormation::CustomResource")
+    service_timeout = float(resource_json.get("Properties", {}).get("ServiceTimeout", 3600))
+    deadline = time.monotonic() + min(service_timeout, CUSTOM_RESOURCE_TIMEOUT)
+    trail = [(stack_id, logical_id, resource_type)]
+    while not custom.is_created() and getattr(custom, "localaws_failed", None) is None:
+        if time.monotonic() > deadline:
             raise CustomResourceFailed(
-                f"Received response status [FAILED] from custom resource. Message returned: {failed} "
-                f"(RequestId: {custom.request_id})",
-                [(stack.stack_id, logical_id, resource_type)],
+                "CloudFormation did not receive a response from your Custom Resource. Please check your logs "
+                f"for requestId [{custom.request_id}].",
+                trail,
             )
+        time.sleep(0.05)
+    failed = getattr(custom, "localaws_failed", None)
+    if failed is not None:
+        raise CustomResourceFailed(
+            f"Received response status [FAILED] from custom resource. Message returned: {failed} "
+            f"(RequestId: {custom.request_id})",
+            trail,
+        )
+
+
+@patch
+def custom_resources_get_update_and_delete_requests() -> None:
+    """Gaps: a custom resource whose properties change is never sent an Update (moto drops the resource: its
+    GetAtt then answers null), a deleted one is never sent a Delete, and the PhysicalResourceId the function
+    answers is ignored.
+    Real: CloudFormation sends Update (with OldResourceProperties and the PhysicalResourceId) and Delete requests
+    to the ServiceToken and waits for each answer as for Create: FAILED or silence fails the update (which then
+    rolls back) or the delete (DELETE_FAILED); the answer's PhysicalResourceId is the resource's physical id.
+    Still not shown: the Delete CloudFormation sends for the old physical id when an Update answers a new one."""
+    import uuid
+
+    from moto.awslambda.utils import get_backend as get_lambda_backend
+    from moto.cloudformation.custom_model import CustomModel
+
+    original_create = CustomModel.create_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
+                                        region_name: str, **kwargs: Any) -> Any:  # fmt: skip
+        custom = original_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        custom.localaws_request = {"StackId": kwargs["StackId"], "ResourceType": kwargs["ResourceType"],
+                                   "LogicalResourceId": kwargs["LogicalId"],
+                                   "ResourceProperties": cloudformation_json["Properties"]}  # fmt: skip
+        custom.localaws_account = account_id
+        return custom
+
+    CustomModel.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+    def send(custom: Any, kind: str, properties: dict[str, Any]) -> None:
+        request = custom.localaws_request
+        custom.request_id, custom._finished, custom.localaws_failed = str(uuid.uuid4()), False, None
+        event = {**request, "RequestType": kind, "RequestId": custom.request_id, "ResourceProperties": properties,
+                 "ServiceToken": properties["ServiceToken"], "PhysicalResourceId": custom.physical_resource_id,
+                 "ResponseURL": "rewritten by lambda_runs_inline_python"}  # fmt: skip
+        if kind == "Update":
+            event["OldResourceProperties"] = request["ResourceProperties"]
+        function = get_lambda_backend(custom.localaws_account, custom.region_name).get_function(
+            properties["ServiceToken"]
+        )
+        threading.Thread(target=function.invoke, args=(json.dumps(event), {}, {}), daemon=True).start()
+        _await_answer(request["StackId"], request["LogicalResourceId"], {"Type": request["ResourceType"],
+                      "Properties": properties}, custom)  # fmt: skip
+
+    def update_from_cloudformation_json(
+        cls: Any,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        properties = cloudformation_json["Properties"]
+        send(original_resource, "Update", properties)
+        original_resource.localaws_request["ResourceProperties"] = properties
+        return original_resource
+
+    CustomModel.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)
+
+    def delete(self: Any, account_id: str, region_name: str) -> None:
+        if getattr(self, "localaws_request", None) is not None:
+            send(self, "Delete", self.localaws_request["ResourceProperties"])
+
+    CustomModel.delete = delete
 
 
 class _LambdaContext:
@@ -551,6 +621,7 @@ def _receiver_port() -> int:
                                 continue
                             custom = stack.get_custom_resource(answer["LogicalResourceId"])
                             if answer["Status"] == "SUCCESS":  # what moto's own cfnresponse handler does
+                                custom.resource_name = answer.get("PhysicalResourceId") or custom.resource_name
                                 custom.set_data(answer.get("Data") or {})
                             else:  # moto ignores FAILED; CloudFormation fails the resource with the Reason
                                 custom.localaws_failed = answer.get("Reason") or "no reason given"
@@ -957,7 +1028,11 @@ def _roll_back_update(root: Any, trail: list[tuple[Any, str, str]], reason: str)
 
 
 def _roll_back_create(backend: Any, trail: list[tuple[str, str, str]], reason: str) -> None:
-    """Fail the resource at the bottom of `trail`, fail each stack around it, delete what they had created."""
+    """Fail the resource at the bottom of `trail`, fail each stack around it, delete what they had created.
+
+    Real: the rollback deletes what the create made, in dependency order, the failed custom resource included
+    (it is sent a Delete); if a delete fails, the nested stack ends DELETE_FAILED, its parent's resource fails with
+    "Embedded stack ... was not successfully deleted", and the root ends ROLLBACK_FAILED."""
     for depth, (stack_id, logical_id, resource_type) in enumerate(trail):
         stack = backend.stacks[stack_id]
         created = [
@@ -979,9 +1054,18 @@ def _roll_back_create(backend: Any, trail: list[tuple[str, str, str]], reason: s
             "CREATE_FAILED" if nested else "ROLLBACK_IN_PROGRESS",
             resource_status_reason=failed + ("" if nested else "Rollback requested by user."),
         )
-        _resource_events(stack, "DELETE", created)
-        stack.resource_map.delete()  # DeletionPolicy Retain is kept, as CloudFormation keeps it
-        if nested:  # the parent's rollback deletes the nested stack that failed
+        stuck = _delete_all(stack)  # DeletionPolicy Retain is kept, as CloudFormation keeps it
+        below = backend.stacks.get(child) if child else None
+        if below is not None and below.status == "DELETE_FAILED":  # the nested stack below could not be deleted
+            _event(stack, logical_id, child, resource_type, "DELETE_FAILED",
+                   f"Embedded stack {child} was not successfully deleted: {below.status_reason}")  # fmt: skip
+            stuck = sorted([*stuck, logical_id])
+            stack.resource_map._parsed_resources[logical_id] = below  # still the parent's: a later delete retries it
+        if stuck:
+            stack.status_reason = f"The following resource(s) failed to delete: [{', '.join(stuck)}]. "
+            stack.status = "DELETE_FAILED" if nested else "ROLLBACK_FAILED"
+            stack._add_stack_event(stack.status, resource_status_reason=stack.status_reason)
+        elif nested:  # the parent's rollback deletes the nested stack that failed
             stack._add_stack_event("DELETE_COMPLETE")
             stack.status = "DELETE_COMPLETE"
             backend.deleted_stacks[stack_id] = backend.stacks.pop(stack_id)
@@ -1140,8 +1224,8 @@ def _error_text(error: BaseException) -> str:
     return str(getattr(error, "message", "") or error)
 
 
-def _delete_resources(stack: Any) -> list[str]:
-    """Delete a stack's resources as CloudFormation does; return the logical ids that failed (none: deleted).
+def _delete_all(stack: Any) -> list[str]:
+    """Delete a stack's resources as CloudFormation does (a delete, or a rollback); return those that failed.
 
     Real: a resource goes only once nothing still standing depends on it (DependsOn, Ref, GetAtt, Sub);
     DeletionPolicy Retain and the RetainResources of the request are skipped (DELETE_SKIPPED); a resource whose
@@ -1160,8 +1244,6 @@ def _delete_resources(stack: Any) -> list[str]:
     needs = {name: (_references(body) | set(_as_list(body.get("DependsOn")))) & set(templates)
              for name, body in templates.items()}  # fmt: skip
     failed: list[str] = []
-    stack._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
-    stack.status = "DELETE_IN_PROGRESS"
     while True:
         ready = sorted(
             n for n in standing - set(failed) if not any(n in needs[other] for other in standing if other != n)
@@ -1184,11 +1266,19 @@ def _delete_resources(stack: Any) -> list[str]:
                 _event(stack, name, physical, kind, "DELETE_COMPLETE", None)
             resource_map._parsed_resources.pop(name, None)
             standing.discard(name)
+    return sorted(failed)
+
+
+def _delete_resources(stack: Any) -> list[str]:
+    """DeleteStack on one stack (see _delete_all); return the logical ids that failed (none: deleted)."""
+    stack._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
+    stack.status = "DELETE_IN_PROGRESS"
+    failed = _delete_all(stack)
     if failed:
-        reason = f"The following resource(s) failed to delete: [{', '.join(sorted(failed))}]. "
+        reason = f"The following resource(s) failed to delete: [{', '.join(failed)}]. "
         stack._add_stack_event("DELETE_FAILED", resource_status_reason=reason)
         stack.status, stack.status_reason = "DELETE_FAILED", reason
-        return sorted(failed)
+        return failed
     stack._add_stack_event("DELETE_COMPLETE")
     stack.status = "DELETE_COMPLETE"
     return []
@@ -1202,7 +1292,8 @@ def _as_list(value: Any) -> list[str]:
 def a_failed_delete_ends_delete_failed() -> None:
     """Gaps: a resource whose delete fails is skipped and retried in a loop, and if it still fails the stack
     vanishes anyway (its id answers DELETE_COMPLETE, or HTTP 500 for the root); a nested stack that fails to
-    delete takes its parent with it; RetainResources is ignored.
+    delete takes its parent with it; RetainResources is ignored; describing the resources of a stack that lost some
+    makes them again (a lazy map).
     Real: see _delete_resources. A nested stack that ends DELETE_FAILED fails its resource in the parent with
     "Embedded stack ... was not successfully deleted: ..."; RetainResources is accepted only for a stack in
     DELETE_FAILED, naming resources that are still there.
@@ -1224,6 +1315,19 @@ def a_failed_delete_ends_delete_failed() -> None:
         return None
 
     models.CloudFormationBackend.delete_stack = delete_stack
+
+    def stack_resources(self: Any) -> list[Any]:  # Real: what is there; moto's lazy map creates what is not
+        parsed, order = self.resource_map._parsed_resources, self.resource_map._resource_json_map or {}
+        return [parsed[n] for n in order if parsed.get(n) is not None and not isinstance(parsed[n], str)]
+
+    models.Stack.stack_resources = property(stack_resources)
+    outputs = models.Stack.outputs.fget
+
+    def outputs_of_what_is_there(self: Any) -> Any:  # an output of a deleted resource would make it again
+        gone = self.status.startswith("DELETE") or self.status in {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED"}
+        return None if gone else outputs(self)
+
+    models.Stack.outputs = property(outputs_of_what_is_there)
 
     def delete_nested(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
                       region_name: str) -> None:  # fmt: skip

@@ -260,6 +260,7 @@ def test_the_server_listens_on_loopback_only(local) -> None:
         "change_sets_with_replacement_and_nested_change_sets", "a_failed_delete_ends_delete_failed",
         "ec2_deletes_refuse_dependents", "refs_that_answer_none", "a_failed_update_rolls_back",
         "references_to_a_replaced_resource_change", "replacement_makes_a_new_resource",
+        "custom_resources_get_update_and_delete_requests",
     }, "every patch has a test in this file"  # fmt: skip
 
 
@@ -534,3 +535,68 @@ def test_replacing_a_custom_named_resource_fails_the_update_and_rolls_it_back(lo
     reason = ("CloudFormation cannot update a stack when a custom-named resource requires replacing. Rename "
               "custom-named-queue and update the stack again.")  # fmt: skip
     assert ("Queue", "UPDATE_FAILED", reason) in _events(cf, "custom-named")
+
+
+RECORDING = "\n".join([
+    "import json, urllib.request",
+    "def handler(event, context):",
+    "    wanted = event['ResourceProperties']['Prop']",
+    "    refused = wanted == 'fail' or (event['RequestType'] == 'Delete' and wanted == 'refuse-delete')",
+    "    old = event.get('OldResourceProperties', {}).get('Prop', '')",
+    "    answer = {'Status': 'FAILED' if refused else 'SUCCESS', 'Reason': 'refused by the function',",
+    "              'PhysicalResourceId': 'phys-' + wanted, 'Data': {'Kind': event['RequestType'], 'Old': old},",
+    "              **{k: event[k] for k in ('StackId', 'RequestId', 'LogicalResourceId')}}",
+    "    request = urllib.request.Request(event['ResponseURL'], data=json.dumps(answer).encode(), method='PUT')",
+    "    urllib.request.urlopen(request)",
+])  # fmt: skip
+
+
+def _custom(prop: str) -> str:
+    function = {"Runtime": "python3.12", "Handler": "index.handler", "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                "Code": {"ZipFile": RECORDING}, "Timeout": 30}  # fmt: skip
+    custom = {"ServiceToken": {"Fn::GetAtt": ["Fn", "Arn"]}, "Prop": prop}
+    return json.dumps({
+        "Resources": {
+            "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {"Statement": []}}},
+            "Fn": {"Type": "AWS::Lambda::Function", "Properties": function},
+            "Custom": {"Type": "Custom::Thing", "Properties": custom},
+        },
+        "Outputs": {"Kind": {"Value": {"Fn::GetAtt": ["Custom", "Kind"]}},
+                    "Old": {"Value": {"Fn::GetAtt": ["Custom", "Old"]}}},
+    })  # fmt: skip
+
+
+def test_a_custom_resource_is_sent_update_and_delete_and_its_answers_count(local) -> None:
+    cf = _client(local, "cloudformation")
+
+    def update(stack: str, prop: str) -> dict[str, Any]:
+        change = cf.create_change_set(StackName=stack, ChangeSetName=f"to-{prop}", ChangeSetType="UPDATE",
+                                      TemplateBody=_custom(prop), Capabilities=["CAPABILITY_IAM"])["Id"]  # fmt: skip
+        cf.execute_change_set(ChangeSetName=change)
+        return cf.describe_stacks(StackName=stack)["Stacks"][0]
+
+    def outputs(stack: dict[str, Any]) -> dict[str, str]:
+        return {o["OutputKey"]: o.get("OutputValue") for o in stack.get("Outputs", [])}
+
+    _create_through_change_set(local, "answers", _custom("a"), Capabilities=["CAPABILITY_IAM"])
+    (custom,) = [r for r in cf.describe_stack_resources(StackName="answers")["StackResources"]
+                 if r["LogicalResourceId"] == "Custom"]  # fmt: skip
+    assert custom["PhysicalResourceId"] == "phys-a", "the physical id is the one the function answered"
+    updated = update("answers", "b")
+    assert updated["StackStatus"] == "UPDATE_COMPLETE"
+    assert outputs(updated) == {"Kind": "Update", "Old": "a"}, "an Update request, with the old properties"
+
+    failed = update("answers", "fail")
+    assert failed["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    (reason,) = [e[2] for e in _events(cf, "answers") if e[:2] == ("Custom", "UPDATE_FAILED")]
+    assert reason.startswith("Received response status [FAILED] from custom resource. Message returned: refused")
+
+    cf.delete_stack(StackName="answers")
+    assert cf.describe_stacks(StackName=failed["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    assert ("Custom", "SUCCESS") in localaws.ANSWERS
+
+    _create_through_change_set(local, "refuses", _custom("refuse-delete"), Capabilities=["CAPABILITY_IAM"])
+    cf.delete_stack(StackName="refuses")
+    assert cf.describe_stacks(StackName="refuses")["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
+    (reason,) = [e[2] for e in _events(cf, "refuses") if e[:2] == ("Custom", "DELETE_FAILED")]
+    assert reason.startswith("Received response status [FAILED] from custom resource")

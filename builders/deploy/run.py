@@ -409,6 +409,14 @@ def _report_failure(console: Console, name: str, outcome: Any) -> None:
         )
     for hint in _retained_hints(name, outcome.failures[:5]):
         console.print(hint, highlight=False, markup=False)
+    if outcome.status == "ROLLBACK_FAILED":
+        env = name.removeprefix(f"{PREFIX}-")
+        console.print(
+            f"{name} could not roll back: what it made could not all be deleted (the failures above). It can only "
+            f"be deleted now (a delete that fails again says what to retain): python build.py {env} --delete",
+            highlight=False,
+            markup=False,
+        )
 
 
 def _retained_hints(name: str, failures: list[dict[str, Any]]) -> list[str]:
