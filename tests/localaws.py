@@ -7,30 +7,37 @@ below names the gap and the real behaviour it reproduces, and has a test of
 its own in tests/test_localaws.py or an end-to-end test in test_deploy_*.py.
 This module is test tooling: nothing in builders/ imports it.
 
-What it models, failures included: change-set execution with per-resource
-events; a failed create (a service error, or a custom resource that answers
-FAILED or never answers within min(ServiceTimeout, CUSTOM_RESOURCE_TIMEOUT))
-fails the resource with CloudFormation's reason, each stack around it with
-"Embedded stack ... was not successfully created", and rolls the root back to
-ROLLBACK_COMPLETE, keeping DeletionPolicy Retain; nested stack outputs, ids
-and names; termination protection; KMS keys; Lambda-backed custom resources
-run in-process; faults a test can inject (DATA_API_ERRORS, LOST_ANSWERS);
-change sets with Replacement and Details per property from the types'
-create-only properties (cfn-lint's registry schemas) and a nested change set
-for each nested stack; CloudFormation's change-set rules (change_set_rules).
+What it models, failures included:
+- change sets: CloudFormation's rules (only AVAILABLE executes, executing drops the stack's other change sets,
+  a CREATE on a REVIEW_IN_PROGRESS stack reuses it); Replacement (True / Conditional / False) and Details per
+  property from each type's create-only properties (cfn-lint's registry schemas), including what changes
+  through a parameter (ParameterReference) and what refers to a replaced resource (ResourceReference, Dynamic);
+  a nested change set per nested stack, with the parameter values its parent passes (unknown ones Dynamic);
+- creates: per-resource events; a service error, a schema violation, or a custom resource that answers FAILED
+  or never answers within min(ServiceTimeout, CUSTOM_RESOURCE_TIMEOUT) fails the resource with CloudFormation's
+  reason and each stack around it with "Embedded stack ... was not successfully created"; the rollback deletes
+  in dependency order (DeletionPolicy Retain kept; the failed custom resource is sent a Delete) and ends
+  ROLLBACK_COMPLETE, or ROLLBACK_FAILED when a delete fails;
+- updates: nested stacks in place (same ARN); Replacement True makes a new resource (a custom-named one fails
+  the update, as in AWS); custom resources get Update requests; a failure anywhere (UPDATE_ERRORS, a schema
+  violation, a FAILED answer) rolls each stack back and leaves the root UPDATE_ROLLBACK_COMPLETE with its
+  earlier template and parameters;
+- deletes: dependency order, DELETE_SKIPPED for Retain and RetainResources (accepted only on DELETE_FAILED),
+  custom resources get Delete requests, EC2 refuses a group another rule names and a VPC that still holds
+  groups; a failure ends DELETE_FAILED with the reason and keeps what is left ("Embedded stack ... was not
+  successfully deleted" up the nesting), and a later DeleteStack takes up where it stopped;
+- types moto does not model (UNMODELLED): a generic provider from their registry schemas (properties
+  validated, GetAtt only of readOnlyProperties);
+- nested stack outputs, ids and names; termination protection; KMS keys; Lambda-backed custom resources run
+  in-process; faults a test can inject: DATA_API_ERRORS, LOST_ANSWERS, UPDATE_ERRORS, THROTTLED.
 
-A failed update is modelled for an injected fault (UPDATE_ERRORS): the
-resource UPDATE_FAILED with the service's reason, each stack around it rolled
-back, the root UPDATE_ROLLBACK_COMPLETE with its earlier parameters.
-
-What it still cannot show (so the Stubber tests in test_deploy_units.py
-feed real-shaped responses instead): an update that moto itself cannot make
-(an API error here, not a rollback), undoing resources an update had already
-changed, a failed delete (DELETE_FAILED), custom-resource answers to Update and Delete (not
-awaited), nested stacks updated in place (moto replaces them), Replacement
-"Conditionally" and parameters a parent passes as Dynamic, property
-validation of the types moto does not model (they accept anything: see
-unmodelled_resource_types), DescribeEvents, throttling and paged responses.
+What it still cannot show (the Stubber tests in test_deploy_units.py feed real-shaped responses instead, or
+the gap is named in the patch): undoing resource settings an update had already changed before it failed;
+UPDATE_ROLLBACK_FAILED and ContinueUpdateRollback; the Delete sent for an old physical id after an Update
+answers a new one; "Conditional" replacements are applied in place; nested stacks that read another nested
+stack's outputs are not marked as changing when that stack changes; the services' own rules beyond the
+schemas (engine versions, deletion protection refusing a delete, ENIs holding a subnet); DescribeEvents;
+rate limits themselves.
 """
 
 from __future__ import annotations
@@ -435,6 +442,8 @@ LOST_ANSWERS: set[str] = set()  # logical ids whose custom-resource answer never
 # logical id -> the service's error: updating that resource fails, in whichever nested stack it is, when the stack
 # holding it is updated (as an ECS service whose new task definition is refused, say)
 UPDATE_ERRORS: dict[str, str] = {}
+# CloudFormation API action -> how many more calls of it answer Throttling ("Rate exceeded"), as a busy account does
+THROTTLED: dict[str, int] = {}
 # How long CloudFormation waits for a custom resource: its ServiceTimeout (default one hour), but at most this many
 # seconds here (LOCALAWS_CUSTOM_RESOURCE_TIMEOUT), so that a lost answer fails a test in seconds, not an hour.
 CUSTOM_RESOURCE_TIMEOUT = float(os.environ.get("LOCALAWS_CUSTOM_RESOURCE_TIMEOUT", "20"))
@@ -1498,6 +1507,34 @@ def empty_change_set_is_failed_not_refused() -> None:
     CloudFormationResponse._validate_different_update = _validate_different_update
 
 
+@patch
+def throttling_can_be_injected() -> None:
+    """Gap: moto never throttles. Real: CloudFormation answers HTTP 400 Throttling ("Rate exceeded") when an
+    account calls it too often (many deploys, a console open on the events), and SDK clients back off and retry.
+    Here the next THROTTLED[action] calls of an action answer that way. (What is not shown: the rate limits
+    themselves.)"""
+    from moto.cloudformation.exceptions import CloudFormationError
+    from moto.cloudformation.responses import CloudFormationResponse
+
+    class Throttling(CloudFormationError):
+        code = "Throttling"
+
+    def throttled(method: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def answer(self: Any) -> Any:
+            action = self._get_action()
+            if THROTTLED.get(action, 0) > 0:
+                THROTTLED[action] -= 1
+                raise Throttling("Rate exceeded")
+            return method(self)
+
+        return answer
+
+    for name in ("describe_stacks", "describe_stack_events", "describe_stack_resources", "describe_change_set",
+                 "create_change_set", "execute_change_set", "delete_change_set", "list_change_sets", "delete_stack",
+                 "get_template", "list_stacks"):  # fmt: skip
+        setattr(CloudFormationResponse, name, throttled(getattr(CloudFormationResponse, name)))
+
+
 def patch_all() -> None:
     global _patched
     if not _patched:
@@ -1529,6 +1566,7 @@ def clear_faults() -> None:
     DATA_API_ERRORS.clear()
     LOST_ANSWERS.clear()
     UPDATE_ERRORS.clear()
+    THROTTLED.clear()
 
 
 def start(port: int = 0) -> LocalAws:

@@ -297,3 +297,15 @@ def test_retaining_what_cannot_be_deleted_lets_the_environment_go(local, workdir
     ec2 = _client(local, "ec2")
     assert ec2.describe_vpcs(VpcIds=[ids["Vpc"]])["Vpcs"], "the retained VPC is still there"
     assert ec2.describe_security_groups(GroupIds=[ids["AuroraSecurityGroup"]])["SecurityGroups"]
+
+
+@pytest.mark.filterwarnings("ignore:Exception\\(Throttling\\):UserWarning")  # moto: not in its error shapes
+def test_a_deploy_rides_out_throttling(local, workdir, faults) -> None:
+    """A busy account: CloudFormation answers Throttling to the calls a deploy makes most; the client's standard
+    retry mode backs off and the deploy goes on, with no error shown."""
+    localaws.THROTTLED.update({"DescribeStackEvents": 3, "DescribeChangeSet": 2, "DescribeStacks": 2})
+    result = _build(local, workdir, "dev", "--deploy", "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert set(localaws.THROTTLED.values()) == {0}, "every throttled call was made, and retried"
+    assert "Throttling" not in result.stdout + result.stderr
+    assert _stacks(local)["nlsql-dev"] == "CREATE_COMPLETE"

@@ -260,7 +260,7 @@ def test_the_server_listens_on_loopback_only(local) -> None:
         "change_sets_with_replacement_and_nested_change_sets", "a_failed_delete_ends_delete_failed",
         "ec2_deletes_refuse_dependents", "refs_that_answer_none", "a_failed_update_rolls_back",
         "references_to_a_replaced_resource_change", "replacement_makes_a_new_resource",
-        "custom_resources_get_update_and_delete_requests",
+        "custom_resources_get_update_and_delete_requests", "throttling_can_be_injected",
     }, "every patch has a test in this file"  # fmt: skip
 
 

@@ -92,3 +92,37 @@ def test_the_artifacts_bucket_expires_old_templates() -> None:
     (rule,) = bucket["LifecycleConfiguration"]["Rules"]
     assert rule["ExpirationInDays"] >= 30 and rule["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 1
     assert _bootstrap()["Outputs"]["ArtifactsBucketName"]["Value"] == {"Ref": "ArtifactsBucket"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_storage_setting_can_replace_the_data_lake(env: str) -> None:
+    """Every storage setting, flipped, changes only properties AWS updates in place: none of the data-lake
+    bucket's create-only properties (its registry schema's, as the local AWS reads them) moves, so no params
+    edit can make a deploy replace the bucket (the guard would stop it, but it never has to)."""
+    from builders import params, storage
+    from tests.conftest import PARAMS
+    from tests.localaws import _create_only
+
+    cfg = params.load(PARAMS / f"{env}.yaml")
+    create_only = _create_only("AWS::S3::Bucket", cfg.region)
+    assert "BucketName" in create_only
+
+    def fixed(settings: dict) -> dict:
+        changed = cfg.model_copy(update={"storage": cfg.storage.model_copy(update=settings)})
+        bucket = storage.build(changed).to_dict()["Resources"]["DataLakeBucket"]["Properties"]
+        return {k: v for k, v in bucket.items() if k in create_only}
+
+    s = cfg.storage
+    variants = [
+        {"encryption": "KMS" if s.encryption == "AES256" else "AES256"},
+        {
+            "intelligent_tiering": s.intelligent_tiering.model_copy(
+                update={"enabled": not s.intelligent_tiering.enabled}
+            )
+        },
+        {"access_logging": s.access_logging.model_copy(update={"enabled": not s.access_logging.enabled})},
+        {"noncurrent_version_expiration_days": 1, "abort_incomplete_multipart_upload_days": 1},
+    ]
+    assert all(fixed(v) == fixed({}) for v in variants)
+    committed = props(resources(template(env, "storage"), "AWS::S3::Bucket")["DataLakeBucket"])
+    assert fixed({}) == {k: v for k, v in committed.items() if k in create_only}, "the same as the committed one"
