@@ -530,3 +530,25 @@ def test_nested_change_sets_that_only_had_no_changes_are_deleted_after_the_deplo
         )
         stub.assert_no_pending_responses()
     assert code == 0
+
+
+@pytest.mark.parametrize(("production", "command"), [
+    (False, "python build.py dev --delete"),
+    (True, "aws cloudformation delete-stack --stack-name nlsql-dev"),
+])  # fmt: skip
+def test_a_rollback_that_failed_names_the_delete_the_environment_allows(production: bool, command: str) -> None:
+    import io
+
+    from rich.console import Console
+
+    from builders.deploy.follow import Outcome
+    from builders.deploy.run import _report_failure
+
+    out = io.StringIO()
+    failure = {"StackPath": "nlsql-dev/Database", "LogicalResourceId": "PgVectorExtension",
+               "ResourceType": "Custom::PgVector", "ResourceStatusReason": "no answer"}  # fmt: skip
+    _report_failure(Console(file=out, width=400), "nlsql-dev", Outcome("ROLLBACK_FAILED", [failure]), production)
+    text = out.getvalue()
+    assert "nlsql-dev could not roll back" in text
+    assert text.rstrip().endswith(command)
+    assert ("python build.py" in text) is not production, "a production stack is never offered build.py --delete"

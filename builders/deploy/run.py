@@ -236,7 +236,7 @@ def apply(
         raise BuildError(f"lost touch with AWS while following ({describe_error(exc)}); {goes_on}") from None
     _delete_nested_empty(cf, change_set)
     if not succeeded(outcome.status, operation):
-        _report_failure(console, name, outcome)
+        _report_failure(console, name, outcome, production=protect)
         return 1
     if protect:
         _protect(cf, name, console)
@@ -398,7 +398,7 @@ def _refusal(change_set: changeset.ChangeSet, opts: Options) -> str:
 TAKEN = ("bucket name is not available", "already exists", "AlreadyExists")
 
 
-def _report_failure(console: Console, name: str, outcome: Any) -> None:
+def _report_failure(console: Console, name: str, outcome: Any, production: bool = False) -> None:
     console.print(f"[bold red]{name} ended {outcome.status}[/]. What failed first:")
     for event in outcome.failures[:5]:
         console.print(
@@ -411,9 +411,15 @@ def _report_failure(console: Console, name: str, outcome: Any) -> None:
         console.print(hint, highlight=False, markup=False)
     if outcome.status == "ROLLBACK_FAILED":
         env = name.removeprefix(f"{PREFIX}-")
+        how = (
+            f"(build.py never deletes a production stack; by hand, retaining what cannot be deleted): aws "
+            f"cloudformation delete-stack --stack-name {name}"
+            if production
+            else f"(a delete that fails again says what to retain): python build.py {env} --delete"
+        )
         console.print(
             f"{name} could not roll back: what it made could not all be deleted (the failures above). It can only "
-            f"be deleted now (a delete that fails again says what to retain): python build.py {env} --delete",
+            f"be deleted now {how}",
             highlight=False,
             markup=False,
         )
