@@ -43,6 +43,7 @@ OUT_SERVICE = {svc.key: f"{logical_id(svc.key)}ServiceName" for svc in SERVICES}
 CERTIFICATE = "CertificateArn"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3 and 1.2 only
 IMAGE_TAG = {svc.key: f"{logical_id(svc.key)}ImageTag" for svc in SERVICES}
+SCRATCH, SCRATCH_VOLUME = "/tmp", "scratch"  # noqa: S108 - the containers' one writable path, a task volume
 
 
 def parameter_values(cfg: EnvConfig) -> dict[str, str]:
@@ -322,7 +323,15 @@ def _add_routing(
 
 
 def _environment(cfg: EnvConfig, p: dict[str, Parameter], svc: AppService, url: Sub) -> list[ecs.Environment]:
-    values: dict[str, object] = {"APP_ENV": cfg.environment, "AWS_REGION": Ref(AWS_REGION), "PORT": str(svc.port)}
+    values: dict[str, object] = {
+        "APP_ENV": cfg.environment,
+        "AWS_REGION": Ref(AWS_REGION),
+        "PORT": str(svc.port),
+        # The root filesystem is read-only: home (Streamlit's ~/.streamlit, boto3's caches) is the scratch volume,
+        # and Python does not try to write bytecode next to the code.
+        "HOME": SCRATCH,
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     if svc is API:
         values |= {
             "DB_HOST": Ref(p[database.OUT_ENDPOINT]),
@@ -378,6 +387,13 @@ def _add_task_definition(
             Retries=3,
             StartPeriod=60,
         ),
+        # Hardened: a non-root user, nothing writable but the scratch volume, no Linux capabilities (so a setuid
+        # binary gains nothing: Fargate has no no-new-privileges option), and an init process that reaps zombies
+        # and forwards signals, so a stop is graceful.
+        User=f"{cfg.compute.run_as_uid}:{cfg.compute.run_as_uid}",
+        ReadonlyRootFilesystem=True,
+        LinuxParameters=ecs.LinuxParameters(Capabilities=ecs.KernelCapabilities(Drop=["ALL"]), InitProcessEnabled=True),
+        MountPoints=[ecs.MountPoint(SourceVolume=SCRATCH_VOLUME, ContainerPath=SCRATCH, ReadOnly=False)],
         Environment=_environment(cfg, p, svc, url),
         Secrets=_secrets(p, svc),
         LogConfiguration=ecs.LogConfiguration(
@@ -401,6 +417,7 @@ def _add_task_definition(
             ExecutionRoleArn=GetAtt(execution_role, "Arn"),
             TaskRoleArn=GetAtt(task_role, "Arn"),
             ContainerDefinitions=[container],
+            Volumes=[ecs.Volume(Name=SCRATCH_VOLUME)],  # Fargate task storage, gone with the task
             Tags=tags(cfg, MODULE, name(cfg, svc.key)),
         )
     )

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from builders import dbnames, subnets
 from builders.paramfiles import ENV_NAME_PATTERN
-from builders.regions import AZS_PER_REGION, INTERFACE_SERVICES, MAX_AZS
+from builders.regions import AZS_PER_REGION, INTERFACE_SERVICES, MAX_AZS, profile_model
 
 # The values CloudWatch Logs accepts for RetentionInDays.
 LOG_RETENTION_DAYS: tuple[int, ...] = (
@@ -340,15 +340,26 @@ class Compute(_Model):
     fargate_spot: StrictBool = Field(
         False, description="Run tasks beyond the first of each service on FARGATE_SPOT (~70% cheaper, interruptible)."
     )
+    run_as_uid: StrictInt = Field(
+        1000,
+        ge=1,
+        le=2_147_483_647,
+        description="The user (uid, and gid the same) both containers run as; never 0 (root). The images must "
+        "not need to write outside /tmp, which is the only writable path (the root filesystem is read-only).",
+    )
     bedrock_models: tuple[Annotated[StrictStr, Field(pattern=r"^[a-z0-9-]+\.[A-Za-z0-9.:_-]+$")], ...] = Field(
-        ..., description="Bedrock foundation-model ids the API may invoke.", min_length=1
+        ...,
+        description="Bedrock model ids the API may invoke: foundation-model ids (anthropic.claude-...) or "
+        "cross-region inference-profile ids (us.anthropic.claude-..., eu., apac., global.), which newer models need.",
+        min_length=1,
     )
 
     @field_validator("bedrock_models")
     @classmethod
     def _models(cls, models: tuple[str, ...]) -> tuple[str, ...]:
         _once_each(models)
-        size = sum(len(BEDROCK_ARN_PREFIX) + len(m) + 3 for m in models)  # '"arn...",' in the policy JSON
+        # '"arn...",' in the policy JSON; an inference profile takes three (its ARN twice, its model's once)
+        size = sum((len(BEDROCK_ARN_PREFIX) + len(m) + 3) * (3 if profile_model(m) else 1) for m in models)
         if size > BEDROCK_POLICY_BUDGET:
             fits = BEDROCK_POLICY_BUDGET // (len(BEDROCK_ARN_PREFIX) + max(map(len, models)) + 3)
             raise ValueError(

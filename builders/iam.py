@@ -13,6 +13,7 @@ from awacs import bedrock, cloudformation, ecr, iam, kms, logs, rds_data, s3, se
 from awacs.aws import (
     Action,
     Allow,
+    ArnEquals,
     ArnLike,
     Bool,
     Condition,
@@ -26,6 +27,8 @@ from awacs.aws import (
 )
 from troposphere import AWS_ACCOUNT_ID, AWSHelperFn, GetAtt, Join, Ref, Sub
 from troposphere.s3 import Bucket
+
+from builders.regions import profile_model
 
 VERSION = "2012-10-17"
 
@@ -157,7 +160,8 @@ def environment_key_policy() -> PolicyDocument:
     this key in their own policies (only via S3 or Secrets Manager), so the
     key policy does not need to know about them. The second lets CloudWatch
     Logs encrypt this account's log groups with the key (the app's and the
-    pgvector function's), which no IAM policy can grant to a service.
+    pgvector function's), which no IAM policy can grant to a service. The
+    third denies grants except those an AWS service makes for a resource.
     `Resource: *` in a key policy means "this key".
     """
     return PolicyDocument(
@@ -191,6 +195,17 @@ def environment_key_policy() -> PolicyDocument:
                         Sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"),
                     )
                 ),
+            ),
+            Statement(
+                # A grant hands the key's use to any principal, outside IAM: only AWS services may get one, for
+                # a resource they hold (Aurora, S3, Secrets Manager do), so a role with kms:* cannot grant itself
+                # or another account lasting access.
+                Sid="GrantsOnlyForAwsResources",
+                Effect=Deny,
+                Principal=Principal("AWS", ["*"]),
+                Action=[kms.CreateGrant],
+                Resource=["*"],
+                Condition=Condition(Bool("kms:GrantIsForAWSResource", "false")),
             ),
         ],
     )
@@ -264,13 +279,35 @@ def api_task(bucket_arn: AWSHelperFn, key_arn: AWSHelperFn | None, models: tuple
         Statement(Sid="ListTheDataLake", Effect=Allow, Action=[s3.ListBucket], Resource=[bucket_arn]),
         Statement(Sid="ReadTheDataLake", Effect=Allow, Action=[s3.GetObject], Resource=[Join("", [bucket_arn, "/*"])]),
         decrypt_via(key_arn, "s3", "DecryptTheDataLake") if key_arn is not None else None,
-        Statement(
-            Sid="InvokeTheNamedModels",
-            Effect=Allow,
-            Action=[bedrock.InvokeModel, bedrock.InvokeModelWithResponseStream],
-            Resource=[Sub(f"arn:${{AWS::Partition}}:bedrock:${{AWS::Region}}::foundation-model/{m}") for m in models],
-        ),
+        *_invoke(models),
     )
+
+
+INVOKE = [bedrock.InvokeModel, bedrock.InvokeModelWithResponseStream]
+
+
+def _invoke(models: tuple[str, ...]) -> list[Statement]:
+    """Invoking the named models: a foundation model directly in this region; through an inference profile, the
+    profile (in this account and region) and its model in whichever region the profile routes the call to, but
+    only when the call comes through that profile (bedrock:InferenceProfileArn), as Bedrock's documentation asks."""
+    direct = [m for m in models if profile_model(m) is None]
+    profiles = [m for m in models if profile_model(m) is not None]
+    statements = []
+    if direct:
+        statements.append(Statement(
+            Sid="InvokeTheNamedModels", Effect=Allow, Action=INVOKE,
+            Resource=[Sub(f"arn:${{AWS::Partition}}:bedrock:${{AWS::Region}}::foundation-model/{m}") for m in direct],
+        ))  # fmt: skip
+    if profiles:
+        arns = [Sub(f"arn:${{AWS::Partition}}:bedrock:${{AWS::Region}}:${{AWS::AccountId}}:inference-profile/{m}")
+                for m in profiles]  # fmt: skip
+        statements.append(Statement(Sid="InvokeTheNamedInferenceProfiles", Effect=Allow, Action=INVOKE, Resource=arns))
+        statements.append(Statement(
+            Sid="InvokeTheirModelsOnlyThroughThem", Effect=Allow, Action=INVOKE,
+            Resource=[Sub(f"arn:${{AWS::Partition}}:bedrock:*::foundation-model/{profile_model(m)}") for m in profiles],
+            Condition=Condition(ArnEquals("bedrock:InferenceProfileArn", arns)),
+        ))  # fmt: skip
+    return statements
 
 
 def pgvector_function(

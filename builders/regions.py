@@ -90,3 +90,14 @@ INTERFACE_SERVICES: frozenset[str] = frozenset(
     ssmmessages states sts synthetics textract transfer xray
     """.split()
 )
+
+
+# The geography prefixes of Bedrock's system-defined (cross-region) inference-profile ids, as in
+# us.anthropic.claude-3-5-sonnet-20241022-v2:0; an id without one is a foundation model's.
+INFERENCE_PROFILE_GEOGRAPHIES = ("us", "us-gov", "eu", "apac", "global", "jp", "au", "ca")
+
+
+def profile_model(model_id: str) -> str | None:
+    """The foundation model an inference-profile id routes to, or None for a foundation-model id."""
+    geography, _, rest = model_id.partition(".")
+    return rest if geography in INFERENCE_PROFILE_GEOGRAPHIES and "." in rest else None

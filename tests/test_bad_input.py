@@ -37,6 +37,7 @@ _DELETE = object()
 # (case id, key path to change, new value, the key path the error must name, words the error must contain)
 CASES = [
     ("unknown-key", "network.nat_gateway", "single", "network.nat_gateway", ["unknown key", "nat_gateways"]),
+    ("root-user", "compute.run_as_uid", 0, "compute.run_as_uid", ["greater than or equal to 1"]),
     ("unknown-top-key", "regoin", "us-east-1", "regoin", ["unknown key", "region"]),
     ("wrong-type-int", "network.az_count", "3", "network.az_count", ["integer", "'3'"]),
     ("wrong-type-bool", "network.vpc_endpoints.enabled", "yes please", "network.vpc_endpoints.enabled", ["boolean"]),

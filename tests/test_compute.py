@@ -180,3 +180,28 @@ def test_compute_outputs(env: str) -> None:
     assert {"AppUrl", "LoadBalancerDnsName", "EcsClusterName", "ApiServiceName", "UiServiceName"} <= set(outputs)
     scheme = "https" if HAS_CERTIFICATE[env] else "http"
     assert outputs["AppUrl"]["Value"] == {"Fn::Sub": f"{scheme}://${{LoadBalancer.DNSName}}"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_containers_run_hardened_and_write_only_to_their_scratch_volume(env: str) -> None:
+    compute = template(env, "compute")
+    uid = params.load(PARAMS / f"{env}.yaml").compute.run_as_uid
+    assert uid != 0
+    definitions = resources(compute, "AWS::ECS::TaskDefinition")
+    assert len(definitions) == 2
+    for definition in definitions.values():
+        (container,) = props(definition)["ContainerDefinitions"]
+        assert container["User"] == f"{uid}:{uid}", "never root"
+        assert container["ReadonlyRootFilesystem"] is True
+        assert container["LinuxParameters"] == {"Capabilities": {"Drop": ["ALL"]}, "InitProcessEnabled": True}
+        assert "Privileged" not in container
+        volumes = {v["Name"] for v in props(definition)["Volumes"]}
+        writable = {m["ContainerPath"] for m in container["MountPoints"] if m["SourceVolume"] in volumes}
+        assert writable == {"/tmp"}, "the one writable path is a task volume"
+        env_vars = {e["Name"]: e["Value"] for e in container["Environment"]}
+        assert env_vars["HOME"] == "/tmp", "home (Streamlit's ~/.streamlit) is writable"
+        assert env_vars["PYTHONDONTWRITEBYTECODE"] == "1"
+        probe = container["HealthCheck"]["Command"][1]
+        assert probe.startswith("python -c") and "open(" not in probe.replace("urlopen(", ""), (
+            "the probe writes nothing"
+        )

@@ -3,6 +3,7 @@ and awacs as the only way a policy document is written."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -63,7 +64,10 @@ def test_resource_star_only_for_actions_without_resource_level_permissions() -> 
         for statement in document["Statement"]:
             if "*" in _listed(statement.get("Resource", [])):
                 if kind == "KeyPolicy":
-                    assert statement["Sid"] in (KEY_POLICY_ROOT_SID, KEY_POLICY_LOGS_SID)
+                    # "*" in a key policy is this key; a Deny only narrows what the others allow
+                    assert (
+                        statement["Sid"] in (KEY_POLICY_ROOT_SID, KEY_POLICY_LOGS_SID) or statement["Effect"] == "Deny"
+                    )
                 else:
                     assert set(_listed(statement["Action"])) <= STAR_RESOURCE_ALLOWED, (where, logical_id)
 
@@ -110,10 +114,23 @@ def test_api_task_role_reads_the_data_lake_and_invokes_only_the_named_models(env
     has_key = "KmsKeyArn" in template(env, "compute")["Parameters"]
     read_only = {"s3:ListBucket", "s3:GetObject", "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
     assert set(actions) == read_only | ({"kms:Decrypt"} if has_key else set())
-    models = params.load(PARAMS / f"{env}.yaml").compute.bedrock_models
-    arns = {r["Fn::Sub"] for r in actions["bedrock:InvokeModel"]}
-    assert arns == {f"arn:${{AWS::Partition}}:bedrock:${{AWS::Region}}::foundation-model/{m}" for m in models}
     assert actions["s3:ListBucket"] == [{"Ref": "DataLakeBucketArn"}]
+    models = params.load(PARAMS / f"{env}.yaml").compute.bedrock_models
+    role = props(template(env, "compute")["Resources"]["ApiTaskRole"])
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]
+                  if "bedrock:InvokeModel" in s["Action"]]  # fmt: skip
+    granted = {(r["Fn::Sub"], json.dumps(s.get("Condition"))) for s in statements for r in s["Resource"]}
+    # Written out from Bedrock's documentation, not from the builder: a profile in this account and region, and
+    # its model in any region but only through one of the profiles.
+    arn = "arn:${AWS::Partition}:bedrock:"
+    profiles = [m for m in models if m.split(".")[0] in {"us", "eu", "apac", "global"}]
+    profile_arns = [f"{arn}${{AWS::Region}}:${{AWS::AccountId}}:inference-profile/{m}" for m in profiles]
+    through = json.dumps({"ArnEquals": {"bedrock:InferenceProfileArn": [{"Fn::Sub": a} for a in profile_arns]}})
+    expected = {(a, "null") for a in profile_arns}
+    expected |= {(f"{arn}*::foundation-model/{m.split('.', 1)[1]}", through) for m in profiles}
+    expected |= {(f"{arn}${{AWS::Region}}::foundation-model/{m}", "null") for m in models if m not in profiles}
+    assert granted == expected
+    assert bool(profiles) is (env in {"staging", "prod"}), "the committed params use both kinds"
 
 
 @pytest.mark.parametrize("env", ENVS)

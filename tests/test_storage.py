@@ -65,9 +65,16 @@ def test_kms_key_rotates_and_its_policy_is_the_account_delegation(env: str) -> N
     keys = resources(template(env, "storage"), "AWS::KMS::Key")
     for key in keys.values():
         assert props(key)["EnableKeyRotation"] is True
-        account, logs = props(key)["KeyPolicy"]["Statement"]
+        account, logs, grants = props(key)["KeyPolicy"]["Statement"]
         assert account["Principal"] == {"AWS": [{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}]}
         assert logs["Principal"] == {"Service": [{"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}]}
+        # kms:* through IAM would let a role grant the key's use to anyone; only AWS services may hold grants
+        assert (grants["Effect"], grants["Principal"], grants["Action"]) == (
+            "Deny",
+            {"AWS": ["*"]},
+            ["kms:CreateGrant"],
+        )
+        assert grants["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "false"}}
 
 
 def test_access_logs_are_delivered_by_the_logging_service_for_the_data_lake_only() -> None:
