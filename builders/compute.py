@@ -24,6 +24,7 @@ from troposphere import (
     applicationautoscaling as aas,
 )
 from troposphere import elasticloadbalancingv2 as elb
+from troposphere import servicediscovery as cloudmap
 
 from builders import database, network, shared, storage
 from builders import iam as policies
@@ -62,7 +63,8 @@ def build(cfg: EnvConfig) -> Template:
     """The compute stack of one environment."""
     t = Template(Description=description(cfg, "compute: ECS Fargate API and UI behind an ALB"))
     p = _add_parameters(t, cfg)
-    cluster = _add_cluster(t, cfg)
+    namespace = _add_namespace(t, cfg)
+    cluster = _add_cluster(t, cfg, namespace)
     log_groups = {svc.key: t.add_resource(_log_group(cfg, p, svc)) for svc in SERVICES}
     execution_role = _add_execution_role(t, cfg, p, log_groups)
     alb, listener, url = _add_load_balancer(t, cfg, p)
@@ -71,8 +73,10 @@ def build(cfg: EnvConfig) -> Template:
     services = {}
     for svc in SERVICES:
         task_role = _add_task_role(t, cfg, p, svc)
-        task = _add_task_definition(t, cfg, p, svc, execution_role, task_role, log_groups[svc.key], url)
-        services[svc.key] = _add_service(t, cfg, p, svc, cluster, task, target_groups[svc.key], [listener, *rules])
+        task = _add_task_definition(t, cfg, p, svc, execution_role, task_role, log_groups[svc.key])
+        services[svc.key] = _add_service(
+            t, cfg, p, svc, cluster, task, target_groups[svc.key], [listener, *rules], namespace, log_groups[svc.key]
+        )
         _add_autoscaling(t, cfg, svc, cluster, services[svc.key])
     _add_outputs(t, cluster, alb, url, services)
     return t
@@ -122,10 +126,34 @@ def _log_group(cfg: EnvConfig, p: dict[str, Parameter], svc: AppService) -> logs
     return group if key is not None else skip(group, NO_ENVIRONMENT_KEY)
 
 
-def _add_cluster(t: Template, cfg: EnvConfig) -> ecs.Cluster:
+def namespace_name(cfg: EnvConfig) -> str:
+    """The Cloud Map namespace Service Connect names the services in (private to the cluster's tasks)."""
+    return f"{name(cfg, 'app')}.internal"
+
+
+def api_address(cfg: EnvConfig) -> str:
+    """Where the UI calls the API: its Service Connect alias on port 8000, inside the VPC."""
+    return f"http://{API.key}.{namespace_name(cfg)}:{API.port}{API.paths[0]}"
+
+
+def _add_namespace(t: Template, cfg: EnvConfig) -> cloudmap.HttpNamespace:
+    """Service Connect's namespace. HTTP, not DNS: nothing outside the cluster resolves the names; each task's
+    Service Connect proxy does, and balances over the API's healthy tasks."""
+    return t.add_resource(
+        cloudmap.HttpNamespace(
+            "ServiceConnectNamespace",
+            Name=namespace_name(cfg),
+            Description=f"{name(cfg, 'app')}: ECS Service Connect (the UI calls the API here)",
+            Tags=tags(cfg, MODULE, namespace_name(cfg)),
+        )
+    )
+
+
+def _add_cluster(t: Template, cfg: EnvConfig, namespace: cloudmap.HttpNamespace) -> ecs.Cluster:
     providers = ["FARGATE", "FARGATE_SPOT"] if cfg.compute.fargate_spot else ["FARGATE"]
     cluster = ecs.Cluster(
         "EcsCluster",
+        ServiceConnectDefaults=ecs.ServiceConnectDefaults(Namespace=GetAtt(namespace, "Arn")),
         ClusterSettings=[
             ecs.ClusterSetting(
                 Name="containerInsights", Value="enabled" if cfg.compute.container_insights else "disabled"
@@ -322,7 +350,7 @@ def _add_routing(
     return rules
 
 
-def _environment(cfg: EnvConfig, p: dict[str, Parameter], svc: AppService, url: Sub) -> list[ecs.Environment]:
+def _environment(cfg: EnvConfig, p: dict[str, Parameter], svc: AppService) -> list[ecs.Environment]:
     values: dict[str, object] = {
         "APP_ENV": cfg.environment,
         "AWS_REGION": Ref(AWS_REGION),
@@ -341,7 +369,8 @@ def _environment(cfg: EnvConfig, p: dict[str, Parameter], svc: AppService, url: 
             "BEDROCK_MODELS": ",".join(cfg.compute.bedrock_models),
         }
     else:
-        values["API_URL"] = Join("", [url, API.paths[0]])
+        # Server-side calls (Streamlit runs on the server) stay inside the VPC: Service Connect, not the ALB.
+        values["API_URL"] = api_address(cfg)
     return [ecs.Environment(Name=k, Value=v) for k, v in values.items()]
 
 
@@ -364,7 +393,6 @@ def _add_task_definition(
     execution_role: iam.Role,
     task_role: iam.Role,
     log_group: logs.LogGroup,
-    url: Sub,
 ) -> ecs.TaskDefinition:
     size = _service(cfg, svc)
     probe = f"http://localhost:{svc.port}{size.health_check_path}"
@@ -394,7 +422,7 @@ def _add_task_definition(
         ReadonlyRootFilesystem=True,
         LinuxParameters=ecs.LinuxParameters(Capabilities=ecs.KernelCapabilities(Drop=["ALL"]), InitProcessEnabled=True),
         MountPoints=[ecs.MountPoint(SourceVolume=SCRATCH_VOLUME, ContainerPath=SCRATCH, ReadOnly=False)],
-        Environment=_environment(cfg, p, svc, url),
+        Environment=_environment(cfg, p, svc),
         Secrets=_secrets(p, svc),
         LogConfiguration=ecs.LogConfiguration(
             LogDriver="awslogs",
@@ -432,6 +460,8 @@ def _add_service(
     task: ecs.TaskDefinition,
     target_group: elb.TargetGroup,
     routing: list[elb.Listener | elb.ListenerRule],
+    namespace: cloudmap.HttpNamespace,
+    log_group: logs.LogGroup,
 ) -> ecs.Service:
     return t.add_resource(
         ecs.Service(
@@ -451,6 +481,7 @@ def _add_service(
             LoadBalancers=[
                 ecs.LoadBalancer(ContainerName=svc.key, ContainerPort=svc.port, TargetGroupArn=Ref(target_group))
             ],
+            ServiceConnectConfiguration=_service_connect(cfg, svc, namespace, log_group),
             HealthCheckGracePeriodSeconds=60,
             DeploymentConfiguration=ecs.DeploymentConfiguration(
                 DeploymentCircuitBreaker=ecs.DeploymentCircuitBreaker(Enable=True, Rollback=True),
@@ -463,6 +494,30 @@ def _add_service(
             # ECS refuses a target group that no listener or rule uses yet.
             DependsOn=[r.title for r in routing],
         )
+    )
+
+
+def _service_connect(
+    cfg: EnvConfig, svc: AppService, namespace: cloudmap.HttpNamespace, log_group: logs.LogGroup
+) -> ecs.ServiceConnectConfiguration:
+    """The API serves its port under a Service Connect alias; the UI is a client only. The proxy's own log goes
+    to the service's log group."""
+    served = []
+    if svc is API:
+        alias = ecs.ServiceConnectClientAlias(Port=API.port, DnsName=f"{API.key}.{namespace_name(cfg)}")
+        served = [ecs.ServiceConnectService(PortName=API.key, DiscoveryName=API.key, ClientAliases=[alias])]
+    return ecs.ServiceConnectConfiguration(
+        Enabled=True,
+        Namespace=GetAtt(namespace, "Arn"),
+        **({"Services": served} if served else {}),
+        LogConfiguration=ecs.LogConfiguration(
+            LogDriver="awslogs",
+            Options={
+                "awslogs-group": Ref(log_group),
+                "awslogs-region": Ref(AWS_REGION),
+                "awslogs-stream-prefix": "service-connect",
+            },
+        ),
     )
 
 

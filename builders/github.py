@@ -43,6 +43,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "Logs": ("logs",),
     "RDS": ("rds", "secretsmanager"),  # ManageMasterUserPassword makes the secret
     "S3": ("s3",),
+    "ServiceDiscovery": ("servicediscovery",),  # the Service Connect namespace, and the services ECS puts in it
 }
 HANDLED_APART = {"IAM", "CloudFormation", "SSM"}  # roles by name, nested stacks by name, parameter types
 

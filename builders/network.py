@@ -7,7 +7,7 @@ made in loops over the AZ index, so every AZ is built the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from troposphere import GetAtt, GetAZs, Join, Output, Ref, Select, Sub, Template, ec2
@@ -65,11 +65,18 @@ GROUPS: tuple[Group, ...] = (
     Group("endpoints", "vpc-endpoints-sg", "VPC interface endpoints"),
 )
 
+HTTP_WHY = "HTTP from the internet (redirected to HTTPS)"
+HTTP_ONLY_WHY = "HTTP from the internet (no certificate: served on 80, not redirected)"
+
 RULES: tuple[Rule, ...] = (
-    Rule("alb", "in", 80, ANYWHERE, "HTTP from the internet (redirected to HTTPS)"),
+    Rule("alb", "in", 80, ANYWHERE, HTTP_WHY),
     Rule("alb", "in", 443, ANYWHERE, "HTTPS from the internet"),
     *(Rule("alb", "out", svc.port, "ecs", f"to the {svc.label} tasks") for svc in SERVICES),
     *(Rule("ecs", "in", svc.port, "alb", f"{svc.label} from the ALB") for svc in SERVICES),
+    # Not in the seed's table: the UI calls the API inside the VPC, task to task through ECS Service Connect
+    # (README, "Security groups"), never through the NAT and the public ALB.
+    Rule("ecs", "in", 8000, "ecs", "NL-to-SQL API from the UI tasks (Service Connect)"),
+    Rule("ecs", "out", 8000, "ecs", "to the NL-to-SQL API tasks (Service Connect)"),
     Rule("ecs", "out", 5432, "aurora", "to Aurora PostgreSQL"),
     Rule("ecs", "out", 443, ANYWHERE, "HTTPS to AWS APIs, Bedrock and image registries"),
     Rule("aurora", "in", 5432, "ecs", "PostgreSQL from the ECS tasks"),
@@ -240,16 +247,18 @@ def _add_security_groups(t: Template, cfg: EnvConfig, vpc: ec2.VPC) -> dict[str,
     breaks the cycle alb -> ecs -> aurora that inline references would form.
     """
     wanted = [g for g in GROUPS if g.key != "endpoints" or cfg.network.vpc_endpoints.enabled]
+    table = rules(cfg)
     made: dict[str, ec2.SecurityGroup] = {}
     # Made in reverse table order so each inline egress refers to a group that exists.
     for group in reversed(wanted):
-        rules = [r for r in RULES if r.group == group.key]
-        egress = [_rule(r, vpc, made) for r in rules if r.direction == "out"]
+        own = [r for r in table if r.group == group.key]
+        # A rule to the group itself cannot be inline (the group would refer to itself): it is a separate resource.
+        egress = [_rule(r, vpc, made) for r in own if r.direction == "out" and r.peer != group.key]
         made[group.key] = ec2.SecurityGroup(
             logical_id(group.label.removesuffix("-sg"), "security", "group"),
             GroupDescription=f"{group.label}: {group.purpose}",
             VpcId=Ref(vpc),
-            SecurityGroupIngress=[_rule(r, vpc, made) for r in rules if r.direction == "in" and _is_cidr(r.peer)],
+            SecurityGroupIngress=[_rule(r, vpc, made) for r in own if r.direction == "in" and _is_cidr(r.peer)],
             SecurityGroupEgress=egress or [ec2.SecurityGroupRule(Description="No outbound traffic", **NO_EGRESS)],
             Tags=tags(cfg, MODULE, name(cfg, group.label)),
         )
@@ -262,7 +271,7 @@ def _add_security_groups(t: Template, cfg: EnvConfig, vpc: ec2.VPC) -> dict[str,
     )
     for group in wanted:
         t.add_resource(made[group.key])
-    for rule in RULES:
+    for rule in table:
         if rule.direction == "in" and not _is_cidr(rule.peer) and rule.group in made:
             t.add_resource(
                 ec2.SecurityGroupIngress(
@@ -271,7 +280,23 @@ def _add_security_groups(t: Template, cfg: EnvConfig, vpc: ec2.VPC) -> dict[str,
                     **_rule_properties(rule, vpc, made),
                 )
             )
+        elif rule.direction == "out" and rule.peer == rule.group and rule.group in made:
+            # Safe standalone: the group has inline egress too, so CloudFormation's allow-all is already gone.
+            t.add_resource(
+                ec2.SecurityGroupEgress(
+                    logical_id(rule.group, "to", rule.peer, rule.port),
+                    GroupId=GetAtt(made[rule.group], "GroupId"),
+                    **_rule_properties(rule, vpc, made),
+                )
+            )
     return made
+
+
+def rules(cfg: EnvConfig) -> tuple[Rule, ...]:
+    """The table as this environment has it: without a certificate (dev) port 80 is served, not redirected."""
+    if cfg.compute.certificate is not None:
+        return RULES
+    return tuple(replace(r, why=HTTP_ONLY_WHY) if r.why == HTTP_WHY else r for r in RULES)
 
 
 def _is_cidr(peer: str) -> bool:

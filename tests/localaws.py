@@ -187,6 +187,7 @@ UNMODELLED = {
     "AWS::ApplicationAutoScaling::ScalableTarget",
     "AWS::ApplicationAutoScaling::ScalingPolicy",
     "AWS::ElasticLoadBalancingV2::ListenerRule",
+    "AWS::ServiceDiscovery::HttpNamespace",
 }
 
 
@@ -1375,6 +1376,60 @@ def a_failed_delete_ends_delete_failed() -> None:
         return EmptyResult()
 
     responses.CloudFormationResponse.delete_stack = delete_stack_response
+
+
+@patch
+def security_group_egress_resources() -> None:
+    """Gap: AWS::EC2::SecurityGroupEgress is not supported (skipped with a warning), so the rule never exists.
+    Real: the rule is added to the group, and revoked when the resource is deleted."""
+    from moto.cloudformation import parsing
+    from moto.core.common_models import CloudFormationModel
+    from moto.ec2.models import ec2_backends
+
+    class SecurityGroupEgress(CloudFormationModel):  # type: ignore[misc]
+        __module__ = "tests.localaws"  # see _registered_class
+
+        def __init__(self, group: Any, properties: dict[str, Any]) -> None:
+            self.group, self.properties = group, properties
+
+        @property
+        def physical_resource_id(self) -> str:
+            return f"{self.group.id}-egress-{self.properties.get('FromPort')}"
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::EC2::SecurityGroupEgress"
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,
+                                            region_name: str, **kwargs: Any) -> Any:  # fmt: skip
+            wanted = cloudformation_json["Properties"]
+            backend = ec2_backends[account_id][region_name]
+            peer = wanted.get("DestinationSecurityGroupId")
+            _, group = backend.authorize_security_group_egress(
+                wanted["GroupId"], wanted["IpProtocol"], wanted.get("FromPort"), wanted.get("ToPort"),
+                [{"CidrIp": wanted["CidrIp"]}] if "CidrIp" in wanted else [],
+                source_groups=[{"GroupId": peer}] if peer else [],
+            )  # fmt: skip
+            return cls(group, wanted)
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            wanted = self.properties
+            peer = wanted.get("DestinationSecurityGroupId")
+            self.group.egress_rules = [
+                r for r in self.group.egress_rules
+                if not ((r.source_group.get("GroupId") == peer if peer else r.ip_range.get("CidrIp") == wanted.get(
+                    "CidrIp")) and str(r.from_port) == str(wanted.get("FromPort")))
+            ]  # fmt: skip
+
+    original = parsing.resource_class_from_type
+
+    def resource_class_from_type(resource_type: str) -> Any:
+        if resource_type == "AWS::EC2::SecurityGroupEgress":
+            return SecurityGroupEgress
+        return original(resource_type)
+
+    parsing.resource_class_from_type = resource_class_from_type
 
 
 @patch

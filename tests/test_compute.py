@@ -205,3 +205,46 @@ def test_containers_run_hardened_and_write_only_to_their_scratch_volume(env: str
         assert probe.startswith("python -c") and "open(" not in probe.replace("urlopen(", ""), (
             "the probe writes nothing"
         )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_ui_reaches_the_api_inside_the_vpc_through_service_connect(env: str) -> None:
+    """Streamlit calls the API from the server, so the call must not depend on the ALB's certificate or leave
+    through the NAT: the UI's API_URL is the API's Service Connect alias, on the API's own port."""
+    compute, network = template(env, "compute"), template(env, "network")
+    (namespace_id,) = resources(compute, "AWS::ServiceDiscovery::HttpNamespace")
+    namespace = props(compute["Resources"][namespace_id])["Name"]
+    cluster = props(next(iter(resources(compute, "AWS::ECS::Cluster").values())))
+    assert ref(cluster["ServiceConnectDefaults"]["Namespace"]) == namespace_id
+    services = resources(compute, "AWS::ECS::Service")
+    api, ui = services["ApiService"], services["UiService"]
+    served = props(api)["ServiceConnectConfiguration"]
+    assert served["Enabled"] is True and ref(served["Namespace"]) == namespace_id
+    (entry,) = served["Services"]
+    (alias,) = entry["ClientAliases"]
+    assert alias["Port"] == 8000
+    api_ports = {m["Name"]: m["ContainerPort"] for m in _container(compute, api)["PortMappings"]}
+    assert api_ports[entry["PortName"]] == 8000, "the alias serves the API container's port"
+    client = props(ui)["ServiceConnectConfiguration"]
+    assert client["Enabled"] is True and ref(client["Namespace"]) == namespace_id and "Services" not in client
+    ui_env = {e["Name"]: e["Value"] for e in _container(compute, ui)["Environment"]}
+    assert ui_env["API_URL"] == f"http://{alias['DnsName']}:8000/api"
+    assert alias["DnsName"].endswith(namespace) and "elb.amazonaws.com" not in ui_env["API_URL"]
+    # Both services run in ecs-tasks-sg, which lets 8000 out to itself and in from itself.
+    groups = {ref(g) for s in services.values()
+              for g in props(s)["NetworkConfiguration"]["AwsvpcConfiguration"]["SecurityGroups"]}  # fmt: skip
+    assert groups == {"EcsTasksSecurityGroupId"}
+    ingress = [props(r) for r in resources(network, "AWS::EC2::SecurityGroupIngress").values()]
+    egress = [props(r) for r in resources(network, "AWS::EC2::SecurityGroupEgress").values()]
+    assert any(ref(r["GroupId"]) == ref(r["SourceSecurityGroupId"]) == "EcsTasksSecurityGroup" and r["FromPort"] == 8000
+               for r in ingress)  # fmt: skip
+    assert any(ref(r["GroupId"]) == ref(r["DestinationSecurityGroupId"]) == "EcsTasksSecurityGroup"
+               and r["FromPort"] == 8000 for r in egress)  # fmt: skip
+
+
+def test_dev_says_port_80_is_served_where_there_is_no_certificate() -> None:
+    for env in ENVS:
+        has_certificate = params.load(PARAMS / f"{env}.yaml").compute.certificate is not None
+        alb = props(template(env, "network")["Resources"]["AlbSecurityGroup"])
+        (http,) = [r for r in alb["SecurityGroupIngress"] if r["FromPort"] == 80]
+        assert ("redirected to HTTPS" in http["Description"]) is has_certificate, env

@@ -300,9 +300,10 @@ def _template_rules(network: dict[str, Any]) -> set[tuple[str, str, int, str]]:
             for rule in props(group).get(key, []):
                 if rule.get("CidrIp") != NO_EGRESS_CIDR:
                     rules.add((_label(network, gid), direction, rule["FromPort"], peer(rule)))
-    for rule in resources(network, "AWS::EC2::SecurityGroupIngress").values():
-        p = props(rule)
-        rules.add((_label(network, ref(p["GroupId"]) or ""), "in", p["FromPort"], peer(p)))
+    for direction, kind in (("in", "AWS::EC2::SecurityGroupIngress"), ("out", "AWS::EC2::SecurityGroupEgress")):
+        for rule in resources(network, kind).values():
+            p = props(rule)
+            rules.add((_label(network, ref(p["GroupId"]) or ""), direction, p["FromPort"], peer(p)))
     return rules
 
 

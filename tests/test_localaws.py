@@ -261,6 +261,7 @@ def test_the_server_listens_on_loopback_only(local) -> None:
         "ec2_deletes_refuse_dependents", "refs_that_answer_none", "a_failed_update_rolls_back",
         "references_to_a_replaced_resource_change", "replacement_makes_a_new_resource",
         "custom_resources_get_update_and_delete_requests", "throttling_can_be_injected",
+        "security_group_egress_resources",
     }, "every patch has a test in this file"  # fmt: skip
 
 
@@ -600,3 +601,19 @@ def test_a_custom_resource_is_sent_update_and_delete_and_its_answers_count(local
     assert cf.describe_stacks(StackName="refuses")["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
     (reason,) = [e[2] for e in _events(cf, "refuses") if e[:2] == ("Custom", "DELETE_FAILED")]
     assert reason.startswith("Received response status [FAILED] from custom resource")
+
+
+def test_a_standalone_egress_rule_exists_and_goes_with_its_resource(local) -> None:
+    cf, ec2 = _client(local, "cloudformation"), _client(local, "ec2")
+    body = {**NETWORK, "Resources": {**NETWORK["Resources"], "FrontToBack": {
+        "Type": "AWS::EC2::SecurityGroupEgress", "Properties": {
+            "GroupId": {"Fn::GetAtt": ["Front", "GroupId"]}, "IpProtocol": "tcp", "FromPort": 81, "ToPort": 81,
+            "DestinationSecurityGroupId": {"Fn::GetAtt": ["Back", "GroupId"]}}}}}  # fmt: skip
+    _create_through_change_set(local, "egress", json.dumps(body))
+    front = {o["OutputKey"]: o["OutputValue"] for o in cf.describe_stacks(StackName="egress")["Stacks"][0]["Outputs"]}
+    (group,) = ec2.describe_security_groups(GroupIds=[front["Front"]])["SecurityGroups"]
+    assert [p["FromPort"] for p in group["IpPermissionsEgress"] if p.get("UserIdGroupPairs")] == [81]
+    stack_id = cf.describe_stacks(StackName="egress")["Stacks"][0]["StackId"]
+    cf.delete_stack(StackName="egress")
+    # Back could go only because the rule naming it was revoked with its resource (else: "has a dependent object")
+    assert cf.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"

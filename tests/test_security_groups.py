@@ -30,6 +30,12 @@ SEED_RULES = {
     ("aurora-sg", "in", 5432, "ecs-tasks-sg"),
     ("vpc-endpoints-sg", "in", 443, VPC),
 }
+# Deliberate additions to the seed's table (README, "Security groups"): the UI calls the API task to task,
+# through ECS Service Connect, on the API's port.
+ADDED_RULES = {
+    ("ecs-tasks-sg", "in", 8000, "ecs-tasks-sg"),
+    ("ecs-tasks-sg", "out", 8000, "ecs-tasks-sg"),
+}
 # CDK's "disallow all" egress: matches no packet, so no allow-all is added.
 NO_EGRESS = {"CidrIp": "255.255.255.255/32", "IpProtocol": "icmp", "FromPort": 252, "ToPort": 86}
 
@@ -62,13 +68,19 @@ def _effective_rules(network: dict[str, Any]) -> set[tuple[str, str, int, str]]:
         p = props(rule)
         assert p["IpProtocol"] == "tcp" and p["FromPort"] == p["ToPort"], p
         found.add((labels[ref(p["GroupId"])], "in", p["FromPort"], _peer(p, labels)))
-    assert not resources(network, "AWS::EC2::SecurityGroupEgress"), "standalone egress keeps the default allow-all"
+    for rule in resources(network, "AWS::EC2::SecurityGroupEgress").values():
+        p = props(rule)
+        group = network["Resources"][ref(p["GroupId"])]
+        # Standalone egress alone would keep CloudFormation's default allow-all; beside inline egress it does not.
+        assert props(group).get("SecurityGroupEgress"), "standalone egress on a group without inline egress"
+        assert p["IpProtocol"] == "tcp" and p["FromPort"] == p["ToPort"], p
+        found.add((labels[ref(p["GroupId"])], "out", p["FromPort"], _peer(p, labels)))
     return found
 
 
 def _expected(env: str) -> set[tuple[str, str, int, str]]:
     has_endpoints = bool(resources(template(env, "network"), "AWS::EC2::VPCEndpoint"))
-    return {r for r in SEED_RULES if has_endpoints or r[0] != "vpc-endpoints-sg"}
+    return {r for r in SEED_RULES | ADDED_RULES if has_endpoints or r[0] != "vpc-endpoints-sg"}
 
 
 @pytest.mark.parametrize("env", ENVS)
