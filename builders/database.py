@@ -8,8 +8,6 @@ appears anywhere but in Secrets Manager (`ManageMasterUserPassword`).
 
 from __future__ import annotations
 
-from importlib import resources
-
 from troposphere import (
     GetAtt,
     GetAZs,
@@ -18,7 +16,6 @@ from troposphere import (
     Ref,
     Select,
     Template,
-    awslambda,
     cloudformation,
     iam,
     rds,
@@ -213,10 +210,6 @@ def _add_instances(
     return made[0]
 
 
-def _function_source() -> str:
-    return resources.files("builders.functions").joinpath("pgvector.py").read_text(encoding="utf-8")
-
-
 def _add_pgvector(
     t: Template, cfg: EnvConfig, cluster: rds.DBCluster, writer: rds.DBInstance, inputs: dict[str, Parameter]
 ) -> None:
@@ -237,35 +230,15 @@ def _add_pgvector(
         )
     )
     function = t.add_resource(
-        skip(
-            awslambda.Function(
-                "PgVectorFunction",
-                Description="CloudFormation custom resource: CREATE EXTENSION IF NOT EXISTS vector",
-                Runtime="python3.12",
-                Architectures=["arm64"],
-                Handler="index.handler",
-                Code=awslambda.Code(ZipFile=_function_source()),
-                Role=GetAtt(role, "Arn"),
-                Timeout=PGVECTOR_LAMBDA_TIMEOUT,
-                MemorySize=128,
-                LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
-                Tags=tags(cfg, MODULE, name(cfg, "pgvector")),
-            ),
-            (
-                "CKV_AWS_116",
-                "CloudFormation is the only caller and gets every outcome in the custom-resource response; "
-                "a lost invocation fails the stack operation after ServiceTimeout, so a queue would hold nothing",
-            ),
-            (
-                "CKV_AWS_117",
-                "It talks only to AWS APIs (RDS Data API, CloudFormation's response URL), never into the VPC; "
-                "inside it, it would need a security group the seed's table does not have",
-            ),
-            (
-                "CKV_AWS_115",
-                "Invoked once per stack operation; reserved concurrency is taken from the account's unreserved "
-                "pool and fails to deploy in accounts at the minimum",
-            ),
+        shared.custom_resource_function(
+            "PgVectorFunction",
+            cfg,
+            MODULE,
+            "pgvector",
+            "CREATE EXTENSION IF NOT EXISTS vector",
+            role,
+            log_group,
+            PGVECTOR_LAMBDA_TIMEOUT,
         )
     )
     t.add_resource(

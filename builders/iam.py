@@ -9,7 +9,7 @@ awacs documents and never adds resources to a template.
 
 from __future__ import annotations
 
-from awacs import bedrock, cloudformation, ecr, iam, kms, logs, rds_data, s3, secretsmanager, ssm, sts
+from awacs import bedrock, cloudformation, ec2, ecr, iam, kms, logs, rds_data, s3, secretsmanager, ssm, sts
 from awacs.aws import (
     Action,
     Allow,
@@ -308,6 +308,21 @@ def _invoke(models: tuple[str, ...]) -> list[Statement]:
             Condition=Condition(ArnEquals("bedrock:InferenceProfileArn", arns)),
         ))  # fmt: skip
     return statements
+
+
+def default_security_group_function(group_arn: AWSHelperFn, log_group_arn: AWSHelperFn) -> PolicyDocument:
+    """The function that empties the VPC's default security group: read it, revoke its rules, write its log."""
+    return _document(
+        Statement(
+            Sid="RevokeTheDefaultGroupsRules",
+            Effect=Allow,
+            Action=[ec2.RevokeSecurityGroupIngress, ec2.RevokeSecurityGroupEgress],
+            Resource=[group_arn],
+        ),
+        # ec2:DescribeSecurityGroups supports no resource-level permissions: "*" is the only valid resource.
+        Statement(Sid="ReadTheDefaultGroup", Effect=Allow, Action=[ec2.DescribeSecurityGroups], Resource=["*"]),
+        write_logs([log_group_arn]),
+    )
 
 
 def pgvector_function(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from troposphere import GetAtt, GetAZs, Join, Output, Ref, Select, Sub, Template, ec2
+from troposphere import GetAtt, GetAZs, Join, Output, Ref, Select, Sub, Template, cloudformation, ec2
 
 from builders import iam as policies
 from builders import shared
@@ -109,6 +109,7 @@ def build(cfg: EnvConfig) -> Template:
     groups = _add_security_groups(t, cfg, vpc)
     _add_endpoints(t, cfg, vpc, tiers["private"], private_tables, groups)
     _add_flow_logs(t, cfg, vpc)
+    _restrict_default_security_group(t, cfg, vpc)
     _add_outputs(t, vpc, tiers, private_tables, groups)
     return t
 
@@ -362,6 +363,52 @@ def _add_endpoints(
                 Tags=tags(cfg, MODULE, name(cfg, "s3", "endpoint")),
             )
         )
+
+
+class RestrictDefaultSecurityGroup(cloudformation.CustomResource):
+    """Custom::RestrictDefaultSecurityGroup: the VPC's default security group, with no rules."""
+
+    resource_type = "Custom::RestrictDefaultSecurityGroup"
+    props = {**cloudformation.CustomResource.props, "GroupId": (object, True)}
+
+
+def _restrict_default_security_group(t: Template, cfg: EnvConfig, vpc: ec2.VPC) -> None:
+    """Empty the VPC's default security group (it allows all traffic among its members and all egress), as
+    CDK's restrictDefaultSecurityGroup does: a small custom resource revokes its rules."""
+    group = GetAtt(vpc, "DefaultSecurityGroup")
+    log_group = shared.log_group("DefaultSecurityGroupLogGroup", cfg, MODULE, "default-sg", cfg.log_retention_days)
+    t.add_resource(skip(log_group, (
+        "CKV_AWS_158",
+        "Records only which rules were revoked; the environment's KMS key is made by the storage stack, which "
+        "deploys after this one",
+    )))  # fmt: skip
+    role = t.add_resource(
+        shared.role(
+            "DefaultSecurityGroupRole",
+            cfg,
+            MODULE,
+            "default-sg",
+            "empties the VPC's default security group",
+            policies.lambda_trust(),
+            policies.default_security_group_function(
+                Sub(
+                    "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:security-group/${Group}", Group=group
+                ),  # fmt: skip
+                GetAtt(log_group, "Arn"),
+            ),
+        )
+    )
+    function = t.add_resource(
+        shared.custom_resource_function(
+            "DefaultSecurityGroupFunction", cfg, MODULE, "default-sg", "empty the VPC's default security group",
+            role, log_group, 60,
+        )
+    )  # fmt: skip
+    t.add_resource(
+        RestrictDefaultSecurityGroup(
+            "RestrictDefaultSecurityGroup", ServiceToken=GetAtt(function, "Arn"), ServiceTimeout=300, GroupId=group
+        )
+    )
 
 
 def _add_flow_logs(t: Template, cfg: EnvConfig, vpc: ec2.VPC) -> None:

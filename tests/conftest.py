@@ -141,3 +141,10 @@ def read_terminal(primary: int, process: subprocess.Popen[bytes], timeout: float
     code = process.wait(timeout=timeout)
     os.close(primary)
     return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+def function_source(label: str) -> str:
+    """A custom resource's inline source (builders/functions/<label>.py), as the build reads it."""
+    from importlib import resources as package
+
+    return package.files("builders.functions").joinpath(f"{label}.py").read_text("utf-8")

@@ -47,6 +47,7 @@ import functools
 import json
 import os
 import re
+import sys
 import threading
 import time
 import urllib.request
@@ -570,8 +571,9 @@ class _LambdaContext:
 @patch
 def lambda_runs_inline_python() -> None:
     """Gap: invoking a function needs docker (absent here), so a Lambda-backed custom resource never answers.
-    Real: Lambda runs the function. Here its inline Python runs in-process with the same event and a context
-    whose remaining time is the function's timeout, and its AWS calls go to this server. The RDS Data API
+    Real: Lambda runs the function. Here its inline Python runs in-process with the same event, a context
+    whose remaining time is the function's timeout, and the cfnresponse module Lambda gives inline code; its AWS
+    calls go to this server. The RDS Data API
     answers every statement with no rows (as moto does) and the statements are recorded in STATEMENTS."""
     import io
     import zipfile
@@ -584,6 +586,7 @@ def lambda_runs_inline_python() -> None:
         with zipfile.ZipFile(io.BytesIO(self.code_bytes)) as archive:
             source = archive.read(f"{module}.py").decode("utf-8")
         namespace: dict[str, Any] = {"__name__": module}
+        sys.modules.setdefault("cfnresponse", _cfnresponse())  # what Lambda gives inline (ZipFile) Python code
         exec(compile(source, f"{module}.py", "exec"), namespace)  # noqa: S102 - the function under test
         event = json.loads(body) if body else {}
         if "ResponseURL" in event:
@@ -606,6 +609,34 @@ def lambda_runs_inline_python() -> None:
         return original(self, resource_arn, sql)
 
     RDSDataServiceBackend.execute_statement = execute_statement
+
+
+def _cfnresponse() -> Any:
+    """The cfnresponse module Lambda provides to inline Python code, with AWS's published behaviour: send()
+    PUTs the answer as JSON to the ResponseURL; the physical id defaults to the log stream's name, and the
+    reason to "See the details in CloudWatch Log Stream: <stream>"."""
+    import types
+
+    module = types.ModuleType("cfnresponse")
+    module.SUCCESS, module.FAILED = "SUCCESS", "FAILED"
+
+    def send(event: dict[str, Any], context: Any, status: str, data: dict[str, Any],
+             physical_id: str | None = None, no_echo: bool = False, reason: str | None = None) -> None:  # fmt: skip
+        body = json.dumps({
+            "Status": status,
+            "Reason": reason or f"See the details in CloudWatch Log Stream: {context.log_stream_name}",
+            "PhysicalResourceId": physical_id or context.log_stream_name,
+            "StackId": event["StackId"], "RequestId": event["RequestId"],
+            "LogicalResourceId": event["LogicalResourceId"], "NoEcho": no_echo, "Data": data,
+        }).encode()  # fmt: skip
+        request = urllib.request.Request(event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": ""})
+        try:
+            urllib.request.urlopen(request, timeout=30).close()
+        except Exception as error:  # noqa: BLE001 - AWS's module prints the failure and returns
+            print(f"send(..) failed executing request.urlopen(..): {error}")
+
+    module.send = send
+    return module
 
 
 _receiver: Any = None

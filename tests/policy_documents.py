@@ -78,6 +78,7 @@ class Resolver:
             ("AWS::KMS::Key", "Arn"): PARAMETERS["KmsKeyArn"],
             ("AWS::RDS::DBCluster", "DBClusterArn"): f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:{name}",
             ("AWS::RDS::DBCluster", "MasterUserSecret.SecretArn"): PARAMETERS["DatabaseSecretArn"],
+            ("AWS::EC2::VPC", "DefaultSecurityGroup"): "sg-0123456789abcdef0",
         }
         try:
             return arns[kind, attribute]

@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from builders import database
-from tests.conftest import ENVS, props, ref, resources, template
+from tests.conftest import ENVS, function_source, props, ref, resources, template
 
 # What each environment must be, from the issue and the seed: dev scales to zero; prod has a
 # reader in another AZ, deletion protection and two weeks of backups; KMS where storage has it.
@@ -97,7 +96,7 @@ def test_pgvector_is_installed_after_the_writer_by_a_function_that_cannot_hang_t
     p = props(extension)
     function = props(db["Resources"][ref(p["ServiceToken"])])
     assert function["Timeout"] < p["ServiceTimeout"] <= 600, "CloudFormation gives up long before its default hour"
-    assert function["Code"]["ZipFile"] == database._function_source()
+    assert function["Code"]["ZipFile"] == function_source("pgvector")
     assert p["Database"] == props(_cluster(env))["DatabaseName"]
     assert p["ClusterArn"] == {"Fn::GetAtt": ["DatabaseCluster", "DBClusterArn"]}
 

@@ -106,6 +106,12 @@ def test_first_deploy_creates_the_bootstrap_stack_and_the_environment(local, wor
         "Subnets"
     ]
     assert len(subnets) == 6, "public, private and database subnets in 2 AZs"
+    # The VPC's default security group was emptied by its custom resource, whose own handler ran.
+    ec2 = _client(local, "ec2")
+    wanted = [{"Name": "vpc-id", "Values": [vpcs[0]["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}]
+    (default,) = ec2.describe_security_groups(Filters=wanted)["SecurityGroups"]
+    assert ("RestrictDefaultSecurityGroup", "SUCCESS") in localaws.ANSWERS
+    assert default["IpPermissions"] == [] and default["IpPermissionsEgress"] == [], default
     buckets = {b["Name"] for b in _client(local, "s3").list_buckets()["Buckets"]}
     assert {"nlsql-dev-datalake-123456789012-us-east-1", "nlsql-shared-artifacts-123456789012-us-east-1"} <= buckets
     repos = {r["repositoryName"] for r in _client(local, "ecr").describe_repositories()["repositories"]}

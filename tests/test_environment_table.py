@@ -75,7 +75,7 @@ def test_vpc_endpoints(env: str) -> None:
 @pytest.mark.parametrize("env", sorted(SEED_TABLE))
 def test_flow_log_retention(env: str) -> None:
     network = template(env, "network")
-    (group,) = resources(network, "AWS::Logs::LogGroup").values()
+    group = resources(network, "AWS::Logs::LogGroup")["FlowLogGroup"]
     assert props(group)["RetentionInDays"] == SEED_TABLE[env]["flow_log_days"]
     (flow_log,) = resources(network, "AWS::EC2::FlowLog").values()
     assert props(flow_log)["LogDestinationType"] == "cloud-watch-logs"

@@ -15,7 +15,7 @@ from tests.conftest import ENVS, PARAMS, REPO, TEMPLATES, props, ref, resources,
 
 STACKS = ("root", "network", "storage", "database", "compute")
 # Actions that do not support resource-level permissions, so "*" is the only valid Resource.
-STAR_RESOURCE_ALLOWED = {"ecr:GetAuthorizationToken"}
+STAR_RESOURCE_ALLOWED = {"ecr:GetAuthorizationToken", "ec2:DescribeSecurityGroups"}
 KEY_POLICY_ROOT_SID = "EnableIamPoliciesOfThisAccount"  # AWS's default key policy: "*" there means "this key"
 KEY_POLICY_LOGS_SID = "CloudWatchLogsEncryptsThisAccountsLogGroups"  # the log groups' encryption, same "*"
 

@@ -14,8 +14,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from builders import database
 from builders.functions import pgvector
+from tests.conftest import function_source
 
 CLUSTER = "arn:aws:rds:us-east-1:123456789012:cluster:nlsql-dev"
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-abc"
@@ -163,6 +163,6 @@ def test_a_hung_call_is_answered_failed_before_lambda_times_out(response_url) ->
 
 
 def test_the_inline_source_fits_cloudformation_s_zipfile_limit() -> None:
-    source = database._function_source()
+    source = function_source("pgvector")
     assert len(source.encode()) <= 4096
     compile(source, "index.py", "exec")
