@@ -25,12 +25,14 @@ from troposphere import (
 )
 from troposphere import elasticloadbalancingv2 as elb
 from troposphere import servicediscovery as cloudmap
+from troposphere import wafv2 as waf
 
 from builders import database, network, shared, storage
 from builders import iam as policies
 from builders.app import API, SERVICES, AppService
 from builders.config import EnvConfig, Service
 from builders.naming import description, logical_id, name, repository
+from builders.policies import protect
 from builders.scanners import NO_ENVIRONMENT_KEY, skip
 from builders.tags import tags
 
@@ -68,6 +70,7 @@ def build(cfg: EnvConfig) -> Template:
     log_groups = {svc.key: t.add_resource(_log_group(cfg, p, svc)) for svc in SERVICES}
     execution_role = _add_execution_role(t, cfg, p, log_groups)
     alb, listener, url = _add_load_balancer(t, cfg, p)
+    _add_web_acl(t, cfg, p, alb)
     target_groups = {svc.key: _add_target_group(t, cfg, p, svc) for svc in SERVICES}
     rules = _add_routing(t, cfg, listener, target_groups)
     services = {}
@@ -495,6 +498,79 @@ def _add_service(
             DependsOn=[r.title for r in routing],
         )
     )
+
+
+# The web ACL's rules: AWS managed rule groups first, then the per-IP rate limit (priority order).
+MANAGED_RULE_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet")
+
+
+def _visibility(metric: str) -> waf.VisibilityConfig:
+    return waf.VisibilityConfig(CloudWatchMetricsEnabled=True, MetricName=metric, SampledRequestsEnabled=True)
+
+
+def _add_web_acl(t: Template, cfg: EnvConfig, p: dict[str, Parameter], alb: elb.LoadBalancer) -> waf.WebACL | None:
+    """WAF on the public ALB: AWS's common and known-bad-inputs rule groups, and a per-IP rate limit, with the
+    requests WAF blocked (and a sample of the others) logged to CloudWatch Logs."""
+    settings = cfg.compute.waf
+    if not settings.enabled:
+        return None
+    rules = [
+        waf.WebACLRule(
+            Name=group,
+            Priority=priority,
+            OverrideAction=waf.OverrideAction(**{"None": {}}),  # the group's own actions
+            Statement=waf.Statement(
+                ManagedRuleGroupStatement=waf.ManagedRuleGroupStatement(VendorName="AWS", Name=group)
+            ),
+            VisibilityConfig=_visibility(group),
+        )
+        for priority, group in enumerate(MANAGED_RULE_GROUPS)
+    ]
+    rules.append(
+        waf.WebACLRule(
+            Name="RateLimitPerIp",
+            Priority=len(rules),
+            Action=waf.RuleAction(Block=waf.BlockAction()),
+            Statement=waf.Statement(
+                RateBasedStatement=waf.RateBasedStatement(Limit=settings.rate_limit, AggregateKeyType="IP")
+            ),
+            VisibilityConfig=_visibility("RateLimitPerIp"),
+        )
+    )
+    acl = t.add_resource(
+        waf.WebACL(
+            "WebAcl",
+            Name=name(cfg, "alb"),
+            Scope="REGIONAL",
+            Description=f"{name(cfg, 'alb')}: managed rule groups and a per-IP rate limit",
+            DefaultAction=waf.DefaultAction(Allow=waf.AllowAction()),
+            Rules=rules,
+            VisibilityConfig=_visibility(name(cfg, "alb")),
+            Tags=tags(cfg, MODULE, name(cfg, "waf")),
+        )
+    )
+    t.add_resource(waf.WebACLAssociation("WebAclAssociation", ResourceArn=Ref(alb), WebACLArn=GetAtt(acl, "Arn")))
+    # WAF writes only to a log group whose name starts with aws-waf-logs-, so this one has a fixed name; it is
+    # encrypted like the app's log groups (CloudWatch Logs does the encrypting, under the key policy's grant).
+    key = _key_arn(p)
+    group = logs.LogGroup(
+        "WafLogGroup",
+        LogGroupName=f"aws-waf-logs-{name(cfg, 'alb')}",
+        RetentionInDays=settings.log_retention_days,
+        **({"KmsKeyId": key} if key is not None else {}),
+        Tags=tags(cfg, MODULE, name(cfg, "waf-logs")),
+    )
+    t.add_resource(protect(group if key is not None else skip(group, NO_ENVIRONMENT_KEY)))
+    t.add_resource(
+        waf.LoggingConfiguration(
+            "WafLogging",
+            ResourceArn=GetAtt(acl, "Arn"),
+            LogDestinationConfigs=[
+                Sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${Group}", Group=Ref(group))
+            ],
+        )
+    )
+    return acl
 
 
 def _service_connect(

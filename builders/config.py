@@ -328,6 +328,22 @@ class Service(_Model):
     )
 
 
+class Waf(_Model):
+    """A WAFv2 web ACL on the public ALB: every request can drive Bedrock spend and database load."""
+
+    enabled: StrictBool = Field(
+        False,
+        description="AWS managed rule groups (common, known bad inputs) and a per-IP rate limit on the ALB, with "
+        "WAF logs in CloudWatch Logs.",
+    )
+    rate_limit: StrictInt = Field(
+        1000, ge=10, le=2_000_000_000, description="Requests one IP address may make in 5 minutes before it is blocked."
+    )
+    log_retention_days: RetentionDays = Field(30, description="Days the WAF log group keeps records.")
+
+    _check_retention = field_validator("log_retention_days")(_retention)
+
+
 class Compute(_Model):
     """ECS Fargate behind an ALB (the seed's TODO `ecs` module)."""
 
@@ -340,6 +356,7 @@ class Compute(_Model):
     fargate_spot: StrictBool = Field(
         False, description="Run tasks beyond the first of each service on FARGATE_SPOT (~70% cheaper, interruptible)."
     )
+    waf: Waf = Field(default_factory=Waf, description="Edge protection of the public ALB.")
     run_as_uid: StrictInt = Field(
         1000,
         ge=1,

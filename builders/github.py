@@ -44,6 +44,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "RDS": ("rds", "secretsmanager"),  # ManageMasterUserPassword makes the secret
     "S3": ("s3",),
     "ServiceDiscovery": ("servicediscovery",),  # the Service Connect namespace, and the services ECS puts in it
+    "WAFv2": ("wafv2",),  # its logging puts a CloudWatch Logs resource policy in place (logs, above)
 }
 HANDLED_APART = {"IAM", "CloudFormation", "SSM"}  # roles by name, nested stacks by name, parameter types
 

@@ -189,6 +189,9 @@ UNMODELLED = {
     "AWS::ApplicationAutoScaling::ScalingPolicy",
     "AWS::ElasticLoadBalancingV2::ListenerRule",
     "AWS::ServiceDiscovery::HttpNamespace",
+    "AWS::WAFv2::WebACL",
+    "AWS::WAFv2::WebACLAssociation",
+    "AWS::WAFv2::LoggingConfiguration",
 }
 
 

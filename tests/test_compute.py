@@ -248,3 +248,35 @@ def test_dev_says_port_80_is_served_where_there_is_no_certificate() -> None:
         alb = props(template(env, "network")["Resources"]["AlbSecurityGroup"])
         (http,) = [r for r in alb["SecurityGroupIngress"] if r["FromPort"] == 80]
         assert ("redirected to HTTPS" in http["Description"]) is has_certificate, env
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_public_alb_is_behind_waf_where_params_say(env: str) -> None:
+    settings = params.load(PARAMS / f"{env}.yaml").compute.waf
+    compute = template(env, "compute")
+    acls = resources(compute, "AWS::WAFv2::WebACL")
+    assert bool(acls) is settings.enabled is (env in {"staging", "prod"})
+    if not acls:
+        return
+    ((acl_id, acl),) = acls.items()
+    acl = props(acl)
+    assert acl["Scope"] == "REGIONAL" and acl["DefaultAction"] == {"Allow": {}}
+    managed = [r["Statement"]["ManagedRuleGroupStatement"] for r in acl["Rules"] if "ManagedRuleGroupStatement" in
+               r["Statement"]]  # fmt: skip
+    assert {(m["VendorName"], m["Name"]) for m in managed} == {
+        ("AWS", "AWSManagedRulesCommonRuleSet"), ("AWS", "AWSManagedRulesKnownBadInputsRuleSet")}  # fmt: skip
+    (rate,) = [r for r in acl["Rules"] if "RateBasedStatement" in r["Statement"]]
+    assert rate["Statement"]["RateBasedStatement"] == {"Limit": settings.rate_limit, "AggregateKeyType": "IP"}
+    assert rate["Action"] == {"Block": {}}
+    assert len({r["Priority"] for r in acl["Rules"]}) == len(acl["Rules"]), "priorities are unique"
+    (association,) = resources(compute, "AWS::WAFv2::WebACLAssociation").values()
+    (alb_id,) = resources(compute, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert ref(props(association)["ResourceArn"]) == alb_id and ref(props(association)["WebACLArn"]) == acl_id
+    (logging,) = resources(compute, "AWS::WAFv2::LoggingConfiguration").values()
+    group = props(compute["Resources"]["WafLogGroup"])
+    assert group["LogGroupName"].startswith("aws-waf-logs-"), "WAF writes only to such a group"
+    assert group["RetentionInDays"] == settings.log_retention_days
+    assert compute["Resources"]["WafLogGroup"]["DeletionPolicy"] == "Retain"
+    (destination,) = props(logging)["LogDestinationConfigs"]
+    assert destination["Fn::Sub"][0].endswith(":log-group:${Group}") and ref(destination["Fn::Sub"][1]["Group"]) == (
+        "WafLogGroup")  # fmt: skip

@@ -134,6 +134,16 @@ def test_kms_keys_and_secrets_come_from_the_templates() -> None:
     assert line(estimate_of(config("dev")), "secrets").monthly_min == pytest.approx(P.secrets_manager.secret_month)
 
 
+def test_waf_is_counted_where_params_turn_it_on() -> None:
+    prod = config("prod")
+    assert prod.compute.waf.enabled
+    assert line(estimate_of(prod), "waf").monthly_min == pytest.approx(P.waf.web_acl_month)
+    assert line(estimate_of(prod), "waf-rules").monthly_min == pytest.approx(3 * P.waf.rule_month), "2 groups, 1 rate"
+    off = prod.model_copy(update={"compute": prod.compute.model_copy(update={
+        "waf": prod.compute.waf.model_copy(update={"enabled": False})})})  # fmt: skip
+    assert estimate_of(off).item("waf") is None and estimate_of(config("dev")).item("waf-requests") is None
+
+
 # --- the seed's figures ---------------------------------------------------------------------
 
 

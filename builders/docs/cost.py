@@ -94,6 +94,12 @@ class SecretsManager(_Model):
     secret_month: Usd
 
 
+class Waf(_Model):
+    web_acl_month: Usd
+    rule_month: Usd
+    requests_million: Usd
+
+
 class PriceList(_Model):
     nat_gateway: NatGateway
     interface_endpoint: InterfaceEndpoint
@@ -105,6 +111,7 @@ class PriceList(_Model):
     cloudwatch: CloudWatch
     kms: Kms
     secrets_manager: SecretsManager
+    waf: Waf
 
 
 def _assume(description: str) -> Any:
@@ -126,6 +133,7 @@ class Assumptions(_Model):
     log_retention_days_unset: int = Field(..., gt=0, description="days a log group without retention is counted")
     container_insights_metrics_per_cluster: int = _assume("Container Insights metrics per cluster")
     container_insights_metrics_per_service: int = _assume("Container Insights metrics per service")
+    waf_requests_million: float = _assume("million requests/month a web ACL inspects")
 
 
 class Prices(_Model):
@@ -327,6 +335,14 @@ def _items(docs: Docs, prices: Prices) -> list[LineItem]:
     if secrets:
         price = p.secrets_manager.secret_month
         items.append(_line("secrets", "Secrets Manager secrets", _n(secrets, "secret"), price, "month", secrets))
+    acls = _resources(docs, "AWS::WAFv2::WebACL")
+    if acls:
+        rules = sum(len(props(r).get("Rules", [])) for _, _, r in acls)
+        n, million = len(acls), len(acls) * a.waf_requests_million
+        items.append(_line("waf", "WAF web ACLs", _n(n, "web ACL"), p.waf.web_acl_month, "month", n))
+        items.append(_line("waf-rules", "WAF rules", _n(rules, "rule"), p.waf.rule_month, "month", rules))
+        items.append(_line("waf-requests", "WAF requests", f"{million:g} million", p.waf.requests_million,
+                           "million", million))  # fmt: skip
     return items
 
 
