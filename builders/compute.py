@@ -19,10 +19,12 @@ from troposphere import (
     ecs,
     iam,
     logs,
+    route53,
 )
 from troposphere import (
     applicationautoscaling as aas,
 )
+from troposphere import certificatemanager as acm
 from troposphere import elasticloadbalancingv2 as elb
 from troposphere import servicediscovery as cloudmap
 from troposphere import wafv2 as waf
@@ -233,7 +235,7 @@ def _add_task_role(t: Template, cfg: EnvConfig, p: dict[str, Parameter], svc: Ap
 
 def _add_load_balancer(
     t: Template, cfg: EnvConfig, p: dict[str, Parameter]
-) -> tuple[elb.LoadBalancer, elb.Listener, Sub]:
+) -> tuple[elb.LoadBalancer, elb.Listener, Sub | str]:
     """The ALB and its front listener: HTTPS (with HTTP redirecting to it), or plain HTTP without a certificate."""
     attributes: list[tuple[str, str | Ref]] = [
         ("deletion_protection.enabled", str(cfg.production).lower()),
@@ -260,7 +262,8 @@ def _add_load_balancer(
     if log_bucket is None:
         skip(alb, ("CKV_AWS_91", "Access logging is off in this environment by its params (the seed: off in dev)"))
     t.add_resource(alb)
-    if CERTIFICATE not in p:
+    certificate = _certificate(t, cfg, p)
+    if certificate is None:
         listener = elb.Listener(
             "HttpListener",
             LoadBalancerArn=Ref(alb),
@@ -293,11 +296,47 @@ def _add_load_balancer(
         Port=443,
         Protocol="HTTPS",
         SslPolicy=TLS_POLICY,
-        Certificates=[elb.Certificate(CertificateArn=Ref(p[CERTIFICATE]))],
+        Certificates=[elb.Certificate(CertificateArn=certificate)],
         DefaultActions=[],
         Tags=tags(cfg, MODULE, name(cfg, "https")),
     )
-    return alb, t.add_resource(listener), Sub("https://${LoadBalancer.DNSName}")
+    domain = cfg.compute.domain
+    if domain is None:
+        return alb, t.add_resource(listener), Sub("https://${LoadBalancer.DNSName}")
+    t.add_resource(
+        route53.RecordSetType(
+            "DnsRecord",
+            HostedZoneId=domain.hosted_zone_id,
+            Name=domain.name,
+            Type="A",
+            AliasTarget=route53.AliasTarget(
+                DNSName=GetAtt(alb, "DNSName"),
+                HostedZoneId=GetAtt(alb, "CanonicalHostedZoneID"),
+                EvaluateTargetHealth=True,
+            ),
+        )
+    )
+    return alb, t.add_resource(listener), f"https://{domain.name}"
+
+
+def _certificate(t: Template, cfg: EnvConfig, p: dict[str, Parameter]) -> Ref | None:
+    """The HTTPS listener's certificate: the one params name, else one made for the domain (validated by DNS
+    records CloudFormation writes into its hosted zone), else none (plain HTTP)."""
+    if CERTIFICATE in p:
+        return Ref(p[CERTIFICATE])
+    domain = cfg.compute.domain
+    if domain is None:
+        return None
+    made = acm.Certificate(
+        "Certificate",
+        DomainName=domain.name,
+        ValidationMethod="DNS",
+        DomainValidationOptions=[
+            acm.DomainValidationOption(DomainName=domain.name, HostedZoneId=domain.hosted_zone_id)
+        ],
+        Tags=tags(cfg, MODULE, domain.name),
+    )
+    return Ref(t.add_resource(made))
 
 
 def _add_target_group(t: Template, cfg: EnvConfig, p: dict[str, Parameter], svc: AppService) -> elb.TargetGroup:
@@ -629,9 +668,16 @@ def _add_autoscaling(t: Template, cfg: EnvConfig, svc: AppService, cluster: ecs.
 
 
 def _add_outputs(
-    t: Template, cluster: ecs.Cluster, alb: elb.LoadBalancer, url: Sub, services: dict[str, ecs.Service]
+    t: Template, cluster: ecs.Cluster, alb: elb.LoadBalancer, url: Sub | str, services: dict[str, ecs.Service]
 ) -> None:
-    t.add_output(Output(OUT_URL, Description="Where the app answers", Value=url))
+    t.add_output(
+        Output(
+            OUT_URL,
+            Description="Where the app answers: https://<compute.domain>, else the ALB's name (plain HTTP "
+            "where params name no certificate and no domain)",
+            Value=url,
+        )
+    )
     t.add_output(
         Output(
             OUT_ALB_DNS, Description="The ALB's DNS name (point the app's domain here)", Value=GetAtt(alb, "DNSName")

@@ -328,6 +328,17 @@ class Service(_Model):
     )
 
 
+class Domain(_Model):
+    """The app's own name, in a Route 53 hosted zone of the account."""
+
+    name: Annotated[
+        StrictStr, Field(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", min_length=4, max_length=253)
+    ] = Field(..., description="The app's domain name, e.g. insights.example.com (lower case).")
+    hosted_zone_id: Annotated[StrictStr, Field(pattern=r"^Z[A-Z0-9]{1,31}$")] = Field(
+        ..., description="The Route 53 public hosted zone that holds the name (its id, Z...)."
+    )
+
+
 class Waf(_Model):
     """A WAFv2 web ACL on the public ALB: every request can drive Bedrock spend and database load."""
 
@@ -355,6 +366,11 @@ class Compute(_Model):
     container_insights: StrictBool = Field(False, description="CloudWatch Container Insights on the ECS cluster.")
     fargate_spot: StrictBool = Field(
         False, description="Run tasks beyond the first of each service on FARGATE_SPOT (~70% cheaper, interruptible)."
+    )
+    domain: Domain | None = Field(
+        None,
+        description="The app's own name: a DNS-validated ACM certificate (unless `certificate` names one) and an "
+        "alias record to the ALB; AppUrl is then https://<name>. null: the ALB's own name.",
     )
     waf: Waf = Field(default_factory=Waf, description="Edge protection of the public ALB.")
     run_as_uid: StrictInt = Field(
@@ -385,6 +401,11 @@ class Compute(_Model):
                 f"them): list at most about {fits}, or use a wildcard family such as anthropic.*"
             )
         return models
+
+    @property
+    def tls(self) -> bool:
+        """Whether the ALB serves HTTPS: a certificate is named, or one is made for the domain."""
+        return self.certificate is not None or self.domain is not None
 
     api: Service = Field(..., description="The NL-to-SQL API, port 8000.")
     ui: Service = Field(..., description="The Streamlit UI, port 8501.")

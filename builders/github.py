@@ -45,6 +45,8 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "S3": ("s3",),
     "ServiceDiscovery": ("servicediscovery",),  # the Service Connect namespace, and the services ECS puts in it
     "WAFv2": ("wafv2",),  # its logging puts a CloudWatch Logs resource policy in place (logs, above)
+    "CertificateManager": ("acm",),  # the app's certificate, where params name a domain
+    "Route53": ("route53",),  # the certificate's validation records and the alias to the ALB
 }
 HANDLED_APART = {"IAM", "CloudFormation", "SSM"}  # roles by name, nested stacks by name, parameter types
 

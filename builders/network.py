@@ -295,7 +295,7 @@ def _add_security_groups(t: Template, cfg: EnvConfig, vpc: ec2.VPC) -> dict[str,
 
 def rules(cfg: EnvConfig) -> tuple[Rule, ...]:
     """The table as this environment has it: without a certificate (dev) port 80 is served, not redirected."""
-    if cfg.compute.certificate is not None:
+    if cfg.compute.tls:
         return RULES
     return tuple(replace(r, why=HTTP_ONLY_WHY) if r.why == HTTP_WHY else r for r in RULES)
 

@@ -280,3 +280,53 @@ def test_the_public_alb_is_behind_waf_where_params_say(env: str) -> None:
     (destination,) = props(logging)["LogDestinationConfigs"]
     assert destination["Fn::Sub"][0].endswith(":log-group:${Group}") and ref(destination["Fn::Sub"][1]["Group"]) == (
         "WafLogGroup")  # fmt: skip
+
+
+def _with_domain(env: str, certificate: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The compute and network templates of `env` with a domain in its params (and the given certificate)."""
+    from builders import compute, network
+    from builders.config import Domain
+
+    cfg = params.load(PARAMS / f"{env}.yaml")
+    domain = Domain(name="insights.example.com", hosted_zone_id="Z0123456789ABCDEFGHIJ")
+    cfg = cfg.model_copy(update={"compute": cfg.compute.model_copy(update={"domain": domain,
+                                                                           "certificate": certificate})})  # fmt: skip
+    return compute.build(cfg).to_dict(), network.build(cfg).to_dict()
+
+
+def test_a_domain_gets_a_dns_validated_certificate_an_alias_and_the_app_url() -> None:
+    compute, network = _with_domain("dev", None)  # dev: no certificate of its own
+    ((cert_id, cert),) = resources(compute, "AWS::CertificateManager::Certificate").items()
+    assert props(cert)["DomainName"] == "insights.example.com" and props(cert)["ValidationMethod"] == "DNS"
+    assert props(cert)["DomainValidationOptions"] == [
+        {"DomainName": "insights.example.com", "HostedZoneId": "Z0123456789ABCDEFGHIJ"}]  # fmt: skip
+    (https,) = [props(r) for r in resources(compute, "AWS::ElasticLoadBalancingV2::Listener").values()
+                if props(r)["Port"] == 443]  # fmt: skip
+    assert ref(https["Certificates"][0]["CertificateArn"]) == cert_id
+    (record,) = resources(compute, "AWS::Route53::RecordSet").values()
+    (alb_id,) = resources(compute, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert props(record)["Name"] == "insights.example.com" and props(record)["Type"] == "A"
+    assert props(record)["AliasTarget"]["DNSName"] == {"Fn::GetAtt": [alb_id, "DNSName"]}
+    assert props(record)["AliasTarget"]["HostedZoneId"] == {"Fn::GetAtt": [alb_id, "CanonicalHostedZoneID"]}
+    assert compute["Outputs"]["AppUrl"]["Value"] == "https://insights.example.com"
+    alb = props(network["Resources"]["AlbSecurityGroup"])
+    assert any("redirected to HTTPS" in r["Description"] for r in alb["SecurityGroupIngress"] if r["FromPort"] == 80)
+
+
+def test_a_domain_with_a_named_certificate_uses_that_one() -> None:
+    compute, _ = _with_domain("prod", "/nlsql/prod/certificate-arn")
+    assert not resources(compute, "AWS::CertificateManager::Certificate")
+    (https,) = [props(r) for r in resources(compute, "AWS::ElasticLoadBalancingV2::Listener").values()
+                if props(r)["Port"] == 443]  # fmt: skip
+    assert ref(https["Certificates"][0]["CertificateArn"]) == "CertificateArn"
+    assert compute["Outputs"]["AppUrl"]["Value"] == "https://insights.example.com"
+
+
+def test_without_a_domain_the_app_url_is_the_alb_s_name() -> None:
+    for env in ENVS:
+        compute = template(env, "compute")
+        assert not resources(compute, "AWS::Route53::RecordSet")
+        tls = params.load(PARAMS / f"{env}.yaml").compute.tls
+        assert compute["Outputs"]["AppUrl"]["Value"] == {
+            "Fn::Sub": f"{'https' if tls else 'http'}://${{LoadBalancer.DNSName}}"
+        }

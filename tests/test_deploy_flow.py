@@ -309,3 +309,31 @@ def test_a_deploy_rides_out_throttling(local, workdir, faults) -> None:
     assert set(localaws.THROTTLED.values()) == {0}, "every throttled call was made, and retried"
     assert "Throttling" not in result.stdout + result.stderr
     assert _stacks(local)["nlsql-dev"] == "CREATE_COMPLETE"
+
+
+def test_a_domain_deploys_its_certificate_and_alias_and_the_app_url_names_it(local, workdir) -> None:
+    route53 = _client(local, "route53")
+    zone = route53.create_hosted_zone(Name="example.com", CallerReference="nlsql-test")["HostedZone"]["Id"]
+    zone_id = zone.rsplit("/", 1)[-1]
+    params = workdir / "params" / "dev.yaml"
+    domain = f"compute:\n  domain:\n    name: insights.example.com\n    hosted_zone_id: {zone_id}\n"
+    params.write_text(params.read_text().replace("compute:\n", domain, 1))
+
+    result = _build(local, workdir, "dev", "--deploy", "--yes")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    cf = _client(local, "cloudformation")
+    outputs = {
+        o["OutputKey"]: o["OutputValue"] for o in cf.describe_stacks(StackName="nlsql-dev")["Stacks"][0]["Outputs"]
+    }
+    assert outputs["AppUrl"] == "https://insights.example.com"
+    records = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    (alias,) = [r for r in records if r["Name"].rstrip(".") == "insights.example.com" and r["Type"] == "A"]
+    (alb,) = _client(local, "elbv2").describe_load_balancers()["LoadBalancers"]
+    assert alias["AliasTarget"]["DNSName"].rstrip(".").lower() == alb["DNSName"].lower()
+    assert "(AWS::CertificateManager::Certificate)" not in result.stdout, "no failure"
+    assert "nlsql-dev/Compute/Certificate AWS::CertificateManager::Certificate CREATE_COMPLETE" in result.stdout
+    assert any(r["Type"] == "CNAME" and r["Name"].endswith(".insights.example.com.") for r in records), (
+        "ACM's DNS validation record was written into the zone")  # fmt: skip
+    (certificate,) = _client(local, "acm").list_certificates()["CertificateSummaryList"]
+    assert certificate["DomainName"] == "insights.example.com" and certificate["Status"] == "ISSUED"

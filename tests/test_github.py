@@ -33,6 +33,15 @@ def _actions(title: str) -> set[str]:
 def test_every_resource_type_the_stacks_deploy_is_within_the_execution_roles_services() -> None:
     docs = [template(env, stack) for env in ENVS for stack in STACKS]
     docs.append(decode_str((TEMPLATES / "bootstrap.yaml").read_text())[0])  # deployed with the same role
+    # What params may turn on that no committed environment has: a domain (its certificate and DNS record).
+    from builders import compute, params
+    from builders.config import Domain
+    from tests.conftest import PARAMS
+
+    cfg = params.load(PARAMS / "dev.yaml")
+    domain = Domain(name="insights.example.com", hosted_zone_id="Z0123456789ABCDEFGHIJ")
+    docs.append(compute.build(cfg.model_copy(update={"compute": cfg.compute.model_copy(update={"domain": domain})}))
+                .to_dict())  # fmt: skip
     namespaces = set()
     for doc in docs:
         for resource in doc["Resources"].values():

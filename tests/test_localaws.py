@@ -261,7 +261,8 @@ def test_the_server_listens_on_loopback_only(local) -> None:
         "ec2_deletes_refuse_dependents", "refs_that_answer_none", "a_failed_update_rolls_back",
         "references_to_a_replaced_resource_change", "replacement_makes_a_new_resource",
         "custom_resources_get_update_and_delete_requests", "throttling_can_be_injected",
-        "security_group_egress_resources",
+        "security_group_egress_resources", "hosted_zone_ids_like_route53",
+        "acm_certificates_validated_by_dns",
     }, "every patch has a test in this file"  # fmt: skip
 
 
