@@ -48,6 +48,9 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "CertificateManager": ("acm",),  # the app's certificate, where params name a domain
     "Route53": ("route53",),  # the certificate's validation records and the alias to the ALB
 }
+# The repository's GitHub environments that deploy (.github/workflows/deploy.yml): the deploy role trusts a job in
+# exactly these, not in any environment someone adds to the repository.
+GITHUB_ENVIRONMENTS = ("dev", "staging", "prod")
 HANDLED_APART = {"IAM", "CloudFormation", "SSM"}  # roles by name, nested stacks by name, parameter types
 
 
@@ -112,9 +115,9 @@ def build() -> Template:
         "PlanRole": ("plan", [Sub(subject + "pull_request")], policies.github_plan, "Plan: change sets for review"),
         "DeployRole": (
             "deploy",
-            [Sub(subject + "environment:*")],
+            [Sub(f"{subject}environment:{env}") for env in GITHUB_ENVIRONMENTS],
             policies.github_deploy,
-            "Deploy: execute change sets, from a job in one of the repository's GitHub environments",
+            "Deploy: execute change sets, from a job in one of the repository's deploy environments",
         ),
     }
     for title, (label, subjects, document, purpose) in roles.items():

@@ -393,7 +393,8 @@ GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 
 
 def github_trust(provider_arn: AWSHelperFn, subjects: list[AWSHelperFn]) -> Policy:
-    """GitHub's OIDC tokens for this repository only, and only for the given `sub` claims (events, environments)."""
+    """GitHub's OIDC tokens for this repository only, and only for exactly the given `sub` claims (events,
+    environments)."""
     return Policy(
         Version=VERSION,
         Statement=[
@@ -401,11 +402,9 @@ def github_trust(provider_arn: AWSHelperFn, subjects: list[AWSHelperFn]) -> Poli
                 Effect=Allow,
                 Principal=Principal("Federated", provider_arn),
                 Action=[sts.AssumeRoleWithWebIdentity],
+                # One operator, both keys: two StringEquals would be one JSON key, and the first would be lost.
                 Condition=Condition(
-                    [
-                        StringEquals(f"{GITHUB_OIDC_HOST}:aud", "sts.amazonaws.com"),
-                        StringLike(f"{GITHUB_OIDC_HOST}:sub", subjects),
-                    ]
+                    StringEquals({f"{GITHUB_OIDC_HOST}:aud": "sts.amazonaws.com", f"{GITHUB_OIDC_HOST}:sub": subjects})
                 ),
             )
         ],
@@ -476,23 +475,74 @@ def _plan_statements(prefix: str, artifacts_bucket: AWSHelperFn, execution_role_
     ]
 
 
+# Services whose resources have names or tags of this project, so the execution role gets them only there.
+SCOPED_SERVICES = ("kms", "secretsmanager")
+# What CloudFormation does to a key (AWS::KMS::Key) and, with the deployer's rights, for the resources it encrypts.
+KEY_ACTIONS = [
+    kms.DescribeKey, kms.EnableKeyRotation, kms.DisableKeyRotation, kms.GetKeyRotationStatus, kms.GetKeyPolicy,
+    kms.PutKeyPolicy, kms.ScheduleKeyDeletion, kms.CancelKeyDeletion, kms.EnableKey, kms.DisableKey,
+    kms.UpdateKeyDescription, kms.TagResource, kms.UntagResource, kms.ListResourceTags, kms.CreateGrant,
+    kms.ListGrants, kms.RetireGrant, kms.Decrypt, kms.Encrypt, kms.GenerateDataKey, kms.GenerateDataKeyWithoutPlaintext,
+    kms.ReEncryptFrom, kms.ReEncryptTo,
+]  # fmt: skip
+# What RDS does with the deployer's rights for a managed master password (ManageMasterUserPassword).
+RDS_SECRET_ACTIONS = [
+    secretsmanager.CreateSecret, secretsmanager.DeleteSecret, secretsmanager.DescribeSecret,
+    secretsmanager.RotateSecret, secretsmanager.UpdateSecret, secretsmanager.PutSecretValue,
+    secretsmanager.TagResource, secretsmanager.UntagResource,
+]  # fmt: skip
+# The services this project's roles are for (trust policies), the only ones the execution role may pass them to.
+ROLE_SERVICES = (
+    "ecs-tasks.amazonaws.com",
+    "lambda.amazonaws.com",
+    "vpc-flow-logs.amazonaws.com",
+    "monitoring.rds.amazonaws.com",
+)
+
+
 def cloudformation_execution(prefix: str, services: list[str]) -> PolicyDocument:
     """What CloudFormation may do while deploying this project's stacks, and nothing it does not deploy.
 
     CloudFormation creates, updates and deletes every resource type the
     stacks hold, so it gets the services those types belong to (the list is
     checked against the generated templates by a test, so it cannot grow
-    silently), in the deploy's region only; IAM only for this project's roles.
+    silently), in the deploy's region only. KMS and Secrets Manager are
+    narrower: keys by their Project tag, and the secrets RDS manages; IAM
+    only for this project's roles, which it may pass only to the services
+    they are for.
     """
     role_arn = Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{prefix}-*")
+    region = Condition(StringEquals("aws:RequestedRegion", Ref("AWS::Region")))
     return _document(
         Statement(
             Sid="ManageTheStacksResourceTypes",
             Effect=Allow,
-            Action=[Action(service, "*") for service in services],
+            Action=[Action(service, "*") for service in services if service not in SCOPED_SERVICES],
             # The services' resources do not exist before CloudFormation creates them; the region bounds it.
             Resource=["*"],
-            Condition=Condition(StringEquals("aws:RequestedRegion", Ref("AWS::Region"))),
+            Condition=region,
+        ),
+        Statement(
+            Sid="CreateKeysTaggedForThisProject",
+            Effect=Allow,
+            Action=[kms.CreateKey, kms.TagResource],
+            Resource=["*"],  # a key has no ARN before it exists: the tag it is created with bounds it
+            Condition=Condition(
+                StringEquals({"aws:RequestTag/Project": prefix, "aws:RequestedRegion": Ref("AWS::Region")})
+            ),
+        ),
+        Statement(
+            Sid="ThisProjectsKeys",
+            Effect=Allow,
+            Action=KEY_ACTIONS,
+            Resource=[Sub("arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*")],
+            Condition=Condition(StringEquals("aws:ResourceTag/Project", prefix)),
+        ),
+        Statement(
+            Sid="TheSecretsRdsManages",
+            Effect=Allow,
+            Action=RDS_SECRET_ACTIONS,
+            Resource=[Sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:rds!*")],
         ),
         Statement(
             Sid="ManageThisProjectsRoles",
@@ -501,10 +551,12 @@ def cloudformation_execution(prefix: str, services: list[str]) -> PolicyDocument
                 iam.CreateRole,
                 iam.DeleteRole,
                 iam.GetRole,
-                iam.PassRole,
+                iam.UpdateRole,
                 iam.PutRolePolicy,
                 iam.GetRolePolicy,
                 iam.DeleteRolePolicy,
+                iam.ListRolePolicies,
+                iam.ListAttachedRolePolicies,
                 iam.UpdateAssumeRolePolicy,
                 iam.UpdateRoleDescription,
                 iam.TagRole,
@@ -512,6 +564,13 @@ def cloudformation_execution(prefix: str, services: list[str]) -> PolicyDocument
                 iam.ListRoleTags,
             ],
             Resource=[role_arn],
+        ),
+        Statement(
+            Sid="PassThisProjectsRolesOnlyToTheirServices",
+            Effect=Allow,
+            Action=[iam.PassRole],
+            Resource=[role_arn],
+            Condition=Condition(StringEquals("iam:PassedToService", list(ROLE_SERVICES))),
         ),
         Statement(
             Sid="ServiceLinkedRolesOfTheServicesUsed",

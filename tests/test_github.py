@@ -7,7 +7,7 @@ from typing import Any
 from cfnlint.decode import decode_str
 
 from builders import github
-from tests.conftest import ENVS, TEMPLATES, props, resources, template
+from tests.conftest import ENVS, REPO, TEMPLATES, props, resources, template
 
 STACKS = ("root", "network", "storage", "database", "compute")
 
@@ -57,14 +57,27 @@ def test_every_resource_type_the_stacks_deploy_is_within_the_execution_roles_ser
 
 
 def test_the_roles_trust_only_this_repositorys_tokens_for_github_s_audience() -> None:
-    subjects = {"PlanRole": "repo:${Repository}:pull_request", "DeployRole": "repo:${Repository}:environment:*"}
+    subjects = {
+        "PlanRole": ["repo:${Repository}:pull_request"],
+        # exactly the workflow's deploy environments, never `environment:*` (any environment someone adds)
+        "DeployRole": [f"repo:${{Repository}}:environment:{env}" for env in ("dev", "staging", "prod")],
+    }
     for title, subject in subjects.items():
         (statement,) = _role(title)["AssumeRolePolicyDocument"]["Statement"]
         assert statement["Action"] == ["sts:AssumeRoleWithWebIdentity"]
         assert "Federated" in statement["Principal"]
-        condition = statement["Condition"]
-        assert condition["StringEquals"] == {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}
-        assert condition["StringLike"] == {"token.actions.githubusercontent.com:sub": [{"Fn::Sub": subject}]}
+        assert statement["Condition"] == {"StringEquals": {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": [{"Fn::Sub": s} for s in subject]}}  # fmt: skip
+
+
+def test_the_deploy_role_trusts_the_environments_the_deploy_workflow_uses() -> None:
+    import yaml
+
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "deploy.yml").read_text())
+    # The deploy jobs call deploy-environment.yml, whose job runs in the GitHub environment it is given.
+    used = {job["with"]["environment"] for job in workflow["jobs"].values() if "environment" in job.get("with", {})}
+    assert used == set(github.GITHUB_ENVIRONMENTS) == set(ENVS)
 
 
 def test_a_plan_cannot_execute_and_neither_role_touches_resources_itself() -> None:
@@ -89,8 +102,36 @@ def test_only_cloudformation_assumes_the_execution_role_and_it_manages_only_the_
     # This stack's own roles are outside that pattern: the execution role cannot widen them (or itself).
     for title in ("PlanRole", "DeployRole", "CloudFormationExecutionRole"):
         assert not _role(title)["RoleName"]["Fn::Sub"].startswith("nlsql-")
-    (broad,) = [s for s in _statements("CloudFormationExecutionRole") if s["Resource"] == ["*"]]
-    assert broad["Condition"] == {"StringEquals": {"aws:RequestedRegion": {"Ref": "AWS::Region"}}}
+    wide = [s for s in _statements("CloudFormationExecutionRole") if s["Resource"] == ["*"]]
+    region = {"aws:RequestedRegion": {"Ref": "AWS::Region"}}
+    assert all(region.items() <= s["Condition"]["StringEquals"].items() for s in wide), "'*' only in the region"
+    (create_keys,) = [s for s in wide if s["Sid"] == "CreateKeysTaggedForThisProject"]
+    assert create_keys["Condition"]["StringEquals"]["aws:RequestTag/Project"] == "nlsql", "a key only tagged for us"
+    assert not [a for s in wide if s["Sid"] != "CreateKeysTaggedForThisProject" for a in s["Action"]
+                if a.startswith(("kms:", "secretsmanager:"))], "keys and secrets are never on '*'"  # fmt: skip
+    (keys,) = [s for s in _statements("CloudFormationExecutionRole") if s["Sid"] == "ThisProjectsKeys"]
+    assert keys["Condition"] == {"StringEquals": {"aws:ResourceTag/Project": "nlsql"}}
+    (secrets,) = [s for s in _statements("CloudFormationExecutionRole") if s["Sid"] == "TheSecretsRdsManages"]
+    assert secrets["Resource"][0]["Fn::Sub"].endswith(":secret:rds!*")
+    # Roles go only to the services they are for, and role updates and deletes can read what they need.
+    (passing,) = [s for s in _statements("CloudFormationExecutionRole") if "iam:PassRole" in s["Action"]]
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": [
+        "ecs-tasks.amazonaws.com", "lambda.amazonaws.com", "vpc-flow-logs.amazonaws.com",
+        "monitoring.rds.amazonaws.com"]}}  # fmt: skip
+    assert {"iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:UpdateRole"} <= set(roles["Action"])
+    assert "iam:PassRole" not in roles["Action"]
+
+
+def test_the_pass_role_services_are_exactly_those_the_stacks_roles_trust() -> None:
+    trusted = set()
+    for env in ENVS:
+        for stack in STACKS:
+            for role in resources(template(env, stack), "AWS::IAM::Role").values():
+                for statement in props(role)["AssumeRolePolicyDocument"]["Statement"]:
+                    trusted |= set(statement["Principal"].get("Service", []))
+    from builders import iam as policies
+
+    assert trusted == set(policies.ROLE_SERVICES)
 
 
 def test_an_existing_oidc_provider_can_be_reused() -> None:
