@@ -98,6 +98,7 @@ def _add_parameters(t: Template, cfg: EnvConfig) -> dict[str, Parameter]:
         (storage.OUT_BUCKET_NAME, "String", "The data-lake bucket"),
         (storage.OUT_BUCKET_ARN, "String", "The data-lake bucket's ARN"),
         (database.OUT_ENDPOINT, "String", "The Aurora writer endpoint"),
+        (database.OUT_READER_ENDPOINT, "String", "The Aurora reader endpoint, for read-only queries"),
         (database.OUT_PORT, "String", "The Aurora port"),
         (database.OUT_SECRET_ARN, "String", "The Aurora master-user secret"),
         (database.OUT_NAME, "String", "The app's database"),
@@ -405,6 +406,9 @@ def _environment(cfg: EnvConfig, p: dict[str, Parameter], svc: AppService) -> li
     if svc is API:
         values |= {
             "DB_HOST": Ref(p[database.OUT_ENDPOINT]),
+            # LLM-written SELECTs go to the readers (the writer too where there is no reader: Aurora's reader
+            # endpoint then points at it), so they never compete with the app's own writes.
+            "DB_READER_HOST": Ref(p[database.OUT_READER_ENDPOINT]),
             "DB_PORT": Ref(p[database.OUT_PORT]),
             "DB_NAME": Ref(p[database.OUT_NAME]),
             "DATA_LAKE_BUCKET": Ref(p[storage.OUT_BUCKET_NAME]),

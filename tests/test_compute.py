@@ -154,6 +154,10 @@ def test_the_api_gets_the_database_and_bucket_and_its_credentials_only_as_secret
     api = containers["api"]
     environment = {e["Name"]: e["Value"] for e in api["Environment"]}
     assert environment["DB_HOST"] == {"Ref": "DatabaseEndpoint"}
+    assert environment["DB_READER_HOST"] == {"Ref": "DatabaseReaderEndpoint"}, "read-only queries go to readers"
+    root = template(env, "root")
+    assert props(root["Resources"]["Compute"])["Parameters"]["DatabaseReaderEndpoint"] == {
+        "Fn::GetAtt": ["Database", "Outputs.DatabaseReaderEndpoint"]}  # fmt: skip
     assert environment["DATA_LAKE_BUCKET"] == {"Ref": "DataLakeBucketName"}
     secrets = {s["Name"]: s["ValueFrom"] for s in api["Secrets"]}
     assert secrets == {
