@@ -1188,6 +1188,26 @@ def _roll_back_create(backend: Any, trail: list[tuple[str, str, str]], reason: s
             stack.status = "ROLLBACK_COMPLETE"
 
 
+def _with_trail(original: Callable[..., Any], faults: dict[str, str] | None = None) -> Callable[..., Any]:
+    """moto's parse_and_create_resource or parse_and_update_resource, whose errors carry the trail of where they
+    happened, innermost first: the resource that failed, then the nested stack resources around it (a resource
+    made on demand by a Ref from another of the same stack is not "around" it, so it is not added). `faults`:
+    logical id -> the error that resource answers (UPDATE_ERRORS)."""
+
+    def wrapper(logical_id: str, resource_json: Any, resources_map: Any, **kwargs: Any) -> Any:
+        try:
+            if faults is not None and logical_id in faults:
+                raise ServiceError(faults[logical_id])
+            return original(logical_id, resource_json, resources_map, **kwargs)
+        except Exception as error:
+            trail = error.__dict__.setdefault("localaws_trail", [])
+            if not trail or trail[-1][0] != resources_map.stack_id:
+                trail.append((resources_map.stack_id, logical_id, resource_json.get("Type", "")))
+            raise
+
+    return wrapper
+
+
 @patch
 def a_failed_create_rolls_back() -> None:
     """Gap: an error while creating a resource answers ExecuteChangeSet with HTTP 500, leaves the stack
@@ -1197,20 +1217,7 @@ def a_failed_create_rolls_back() -> None:
     created (DeletionPolicy Retain kept), and ends ROLLBACK_COMPLETE. (A failed update is not modelled.)"""
     from moto.cloudformation import models, parsing
 
-    original_create = parsing.parse_and_create_resource
-
-    def parse_and_create_resource(logical_id: str, resource_json: Any, resources_map: Any, **kwargs: Any) -> Any:
-        try:
-            return original_create(logical_id, resource_json, resources_map, **kwargs)
-        except Exception as error:
-            # Innermost first: the resource that failed, then the nested stack resources around it.
-            # A resource created on demand by a Ref in another of the same stack is not "around" it: skip those.
-            trail = error.__dict__.setdefault("localaws_trail", [])
-            if not trail or trail[-1][0] != resources_map.stack_id:
-                trail.append((resources_map.stack_id, logical_id, resource_json.get("Type", "")))
-            raise
-
-    parsing.parse_and_create_resource = parse_and_create_resource
+    parsing.parse_and_create_resource = _with_trail(parsing.parse_and_create_resource)
     original_execute = models.CloudFormationBackend.execute_change_set
 
     def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
@@ -1265,20 +1272,7 @@ def a_failed_update_rolls_back() -> None:
     fails the named resource when it is updated, that is, when its stack's change touches it."""
     from moto.cloudformation import models, parsing
 
-    original_update = parsing.parse_and_update_resource
-
-    def parse_and_update_resource(logical_id: str, resource_json: Any, resources_map: Any, **kwargs: Any) -> Any:
-        try:
-            if logical_id in UPDATE_ERRORS:
-                raise ServiceError(UPDATE_ERRORS[logical_id])
-            return original_update(logical_id, resource_json, resources_map, **kwargs)
-        except Exception as error:
-            trail = error.__dict__.setdefault("localaws_trail", [])
-            if not trail or trail[-1][0] != resources_map.stack_id:
-                trail.append((resources_map.stack_id, logical_id, resource_json.get("Type", "")))
-            raise
-
-    parsing.parse_and_update_resource = parse_and_update_resource
+    parsing.parse_and_update_resource = _with_trail(parsing.parse_and_update_resource, faults=UPDATE_ERRORS)
     original_nested = models.Stack.update_from_cloudformation_json.__func__
 
     def update_nested(cls: Any, original_resource: Any, *args: Any, **kwargs: Any) -> Any:
