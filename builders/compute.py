@@ -34,7 +34,6 @@ from builders import iam as policies
 from builders.app import API, SERVICES, AppService
 from builders.config import EnvConfig, Service
 from builders.naming import description, logical_id, name, repository
-from builders.policies import protect
 from builders.scanners import NO_ENVIRONMENT_KEY, skip
 from builders.tags import tags
 
@@ -470,14 +469,7 @@ def _add_task_definition(
         MountPoints=[ecs.MountPoint(SourceVolume=SCRATCH_VOLUME, ContainerPath=SCRATCH, ReadOnly=False)],
         Environment=_environment(cfg, p, svc),
         Secrets=_secrets(p, svc),
-        LogConfiguration=ecs.LogConfiguration(
-            LogDriver="awslogs",
-            Options={
-                "awslogs-group": Ref(log_group),
-                "awslogs-region": Ref(AWS_REGION),
-                "awslogs-stream-prefix": svc.key,
-            },
-        ),
+        LogConfiguration=_awslogs(log_group, svc.key),
     )
     return t.add_resource(
         ecs.TaskDefinition(
@@ -596,14 +588,9 @@ def _add_web_acl(t: Template, cfg: EnvConfig, p: dict[str, Parameter], alb: elb.
     # WAF writes only to a log group whose name starts with aws-waf-logs-, so this one has a fixed name; it is
     # encrypted like the app's log groups (CloudWatch Logs does the encrypting, under the key policy's grant).
     key = _key_arn(p)
-    group = logs.LogGroup(
-        "WafLogGroup",
-        LogGroupName=f"aws-waf-logs-{name(cfg, 'alb')}",
-        RetentionInDays=settings.log_retention_days,
-        **({"KmsKeyId": key} if key is not None else {}),
-        Tags=tags(cfg, MODULE, name(cfg, "waf-logs")),
-    )
-    t.add_resource(protect(group if key is not None else skip(group, NO_ENVIRONMENT_KEY)))
+    group = shared.log_group("WafLogGroup", cfg, MODULE, "waf-logs", settings.log_retention_days, key,
+                             fixed_name=f"aws-waf-logs-{name(cfg, 'alb')}")  # fmt: skip
+    t.add_resource(group if key is not None else skip(group, NO_ENVIRONMENT_KEY))
     t.add_resource(
         waf.LoggingConfiguration(
             "WafLogging",
@@ -614,6 +601,14 @@ def _add_web_acl(t: Template, cfg: EnvConfig, p: dict[str, Parameter], alb: elb.
         )
     )
     return acl
+
+
+def _awslogs(log_group: logs.LogGroup, prefix: str) -> ecs.LogConfiguration:
+    """Logs of a container (or of a service's Service Connect proxy) into the service's log group."""
+    return ecs.LogConfiguration(
+        LogDriver="awslogs",
+        Options={"awslogs-group": Ref(log_group), "awslogs-region": Ref(AWS_REGION), "awslogs-stream-prefix": prefix},
+    )
 
 
 def _service_connect(
@@ -629,14 +624,7 @@ def _service_connect(
         Enabled=True,
         Namespace=GetAtt(namespace, "Arn"),
         **({"Services": served} if served else {}),
-        LogConfiguration=ecs.LogConfiguration(
-            LogDriver="awslogs",
-            Options={
-                "awslogs-group": Ref(log_group),
-                "awslogs-region": Ref(AWS_REGION),
-                "awslogs-stream-prefix": "service-connect",
-            },
-        ),
+        LogConfiguration=_awslogs(log_group, "service-connect"),
     )
 
 

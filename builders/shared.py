@@ -40,17 +40,24 @@ def role(
 
 
 def log_group(
-    title: str, cfg: Scope, module: Module, label: str, days: int, key: AWSHelperFn | None = None
+    title: str,
+    cfg: Scope,
+    module: Module,
+    label: str,
+    days: int,
+    key: AWSHelperFn | None = None,
+    fixed_name: str | None = None,
 ) -> logs.LogGroup:
     """A retained log group with a generated name (a fixed name would block re-creating the stack).
 
     With `key` (the environment's key ARN) CloudWatch Logs encrypts the group
     with it, so what the app logs is under the same key as its data; the key
     policy lets CloudWatch Logs use the key for this account's log groups.
-    Without one the caller records why (checkov CKV_AWS_158).
+    Without one the caller records why (checkov CKV_AWS_158). `fixed_name`
+    only where a service insists on a name (WAF: aws-waf-logs-*).
     """
-    encrypted = {"KmsKeyId": key} if key is not None else {}
-    return protect(logs.LogGroup(title, RetentionInDays=days, **encrypted, Tags=tags(cfg, module, name(cfg, label))))
+    extra = ({"KmsKeyId": key} if key is not None else {}) | ({"LogGroupName": fixed_name} if fixed_name else {})
+    return protect(logs.LogGroup(title, RetentionInDays=days, **extra, Tags=tags(cfg, module, name(cfg, label))))
 
 
 def encryption(key: kms.Key | None) -> s3.BucketEncryption:
