@@ -99,8 +99,8 @@ def _add_parameters(t: Template, cfg: EnvConfig) -> dict[str, Parameter]:
         (database.OUT_ENDPOINT, "String", "The Aurora writer endpoint"),
         (database.OUT_READER_ENDPOINT, "String", "The Aurora reader endpoint, for read-only queries"),
         (database.OUT_PORT, "String", "The Aurora port"),
-        (database.OUT_SECRET_ARN, "String", "The Aurora master-user secret"),
         (database.OUT_NAME, "String", "The app's database"),
+        (database.OUT_CLUSTER_RESOURCE_ID, "String", "The Aurora cluster's resource id, for IAM database logins"),
     ]
     if cfg.storage.encryption == "KMS":
         wired.append((storage.OUT_KEY_ARN, "String", "The environment's KMS key"))
@@ -206,20 +206,25 @@ def _add_execution_role(
             "lets ECS start the app's tasks",
             policies.ecs_tasks_trust(),
             policies.task_execution(
-                [repository(svc.key) for svc in SERVICES],
-                [GetAtt(group, "Arn") for group in log_groups.values()],
-                Ref(p[database.OUT_SECRET_ARN]),
-                _key_arn(p),
+                [repository(svc.key) for svc in SERVICES], [GetAtt(group, "Arn") for group in log_groups.values()]
             ),
         )
     )
 
 
 def _add_task_role(t: Template, cfg: EnvConfig, p: dict[str, Parameter], svc: AppService) -> iam.Role:
-    """The API reads the data lake and calls Bedrock; the UI only talks to the API, so its role grants nothing."""
+    """The API reads the data lake, calls Bedrock and logs in to the database; the UI only talks to the API, so its
+    role grants nothing."""
     document = None
     if svc is API:
-        document = policies.api_task(Ref(p[storage.OUT_BUCKET_ARN]), _key_arn(p), cfg.compute.bedrock_models)
+        access = cfg.database.access
+        document = policies.api_task(
+            Ref(p[storage.OUT_BUCKET_ARN]),
+            _key_arn(p),
+            cfg.compute.bedrock_models,
+            Ref(p[database.OUT_CLUSTER_RESOURCE_ID]),
+            (access.app_user, access.readonly_user),
+        )
     return t.add_resource(
         shared.role(
             logical_id(svc.key, "task", "role"),
@@ -410,6 +415,13 @@ def _environment(cfg: EnvConfig, p: dict[str, Parameter], svc: AppService) -> li
             "DB_READER_HOST": Ref(p[database.OUT_READER_ENDPOINT]),
             "DB_PORT": Ref(p[database.OUT_PORT]),
             "DB_NAME": Ref(p[database.OUT_NAME]),
+            # IAM database authentication (README "Database access"): the app's own role for its reads and
+            # writes, the read-only role for SQL a language model wrote; a token per new connection, over TLS
+            # checked against the RDS CA bundle the image carries.
+            "DB_AUTH": "iam",
+            "DB_USER": cfg.database.access.app_user,
+            "DB_READONLY_USER": cfg.database.access.readonly_user,
+            "DB_SSLMODE": "verify-full",
             "DATA_LAKE_BUCKET": Ref(p[storage.OUT_BUCKET_NAME]),
             "BEDROCK_MODELS": ",".join(cfg.compute.bedrock_models),
         }
@@ -417,17 +429,6 @@ def _environment(cfg: EnvConfig, p: dict[str, Parameter], svc: AppService) -> li
         # Server-side calls (Streamlit runs on the server) stay inside the VPC: Service Connect, not the ALB.
         values["API_URL"] = api_address(cfg)
     return [ecs.Environment(Name=k, Value=v) for k, v in values.items()]
-
-
-def _secrets(p: dict[str, Parameter], svc: AppService) -> list[ecs.Secret]:
-    """The API's database credentials, read from the Aurora-managed secret when the task starts."""
-    if svc is not API:
-        return []
-    secret = p[database.OUT_SECRET_ARN].title
-    return [
-        ecs.Secret(Name=env, ValueFrom=Sub(f"${{{secret}}}:{field}::"))
-        for env, field in (("DB_USER", "username"), ("DB_PASSWORD", "password"))
-    ]
 
 
 def _add_task_definition(
@@ -468,7 +469,6 @@ def _add_task_definition(
         LinuxParameters=ecs.LinuxParameters(Capabilities=ecs.KernelCapabilities(Drop=["ALL"]), InitProcessEnabled=True),
         MountPoints=[ecs.MountPoint(SourceVolume=SCRATCH_VOLUME, ContainerPath=SCRATCH, ReadOnly=False)],
         Environment=_environment(cfg, p, svc),
-        Secrets=_secrets(p, svc),
         LogConfiguration=_awslogs(log_group, svc.key),
     )
     return t.add_resource(

@@ -238,6 +238,67 @@ ENHANCED_MONITORING_SECONDS: tuple[int, ...] = (0, 1, 5, 10, 15, 30, 60)  # what
 Acu = Annotated[float, Field(ge=0, le=256, multiple_of=0.5, strict=True)]
 
 
+PgIdentifier = Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+# Schemas PostgreSQL (or RDS) owns: the app's roles get nothing in them.
+SYSTEM_SCHEMAS = frozenset({"public", "information_schema"})
+
+
+def _schema_name(schema: str) -> str:
+    if schema in SYSTEM_SCHEMAS:
+        raise ValueError(f"{schema!r} is a schema PostgreSQL makes for everyone; name one of the app's")
+    if schema.startswith("pg_") or schema in dbnames.SQL_RESERVED:
+        raise ValueError(f"{schema!r} is reserved by PostgreSQL (pg_ schemas and reserved words)")
+    return schema
+
+
+class DatabaseAccess(_Model):
+    """The database roles the app connects as (README "Database access"): never the master user."""
+
+    app_user: PgIdentifier = Field(
+        "nlsql_app", description="The API's own role: owns the app schema (pgvector memory, embeddings)."
+    )
+    readonly_user: PgIdentifier = Field(
+        "nlsql_reader", description="The role LLM-written SQL runs as: SELECT on the analytics schemas only."
+    )
+    app_schema: PgIdentifier = Field("app", description="The schema of the app's own tables, owned by app_user.")
+    analytics_schemas: tuple[PgIdentifier, ...] = Field(
+        ("analytics",),
+        min_length=1,
+        description="Schemas of the data the LLM queries; app_user owns them, readonly_user may only SELECT.",
+    )
+    statement_timeout_seconds: StrictInt = Field(
+        30, ge=1, le=3600, description="readonly_user's statement_timeout: longer queries are cancelled (1-3600)."
+    )
+    idle_in_transaction_timeout_seconds: StrictInt = Field(
+        60, ge=1, le=3600, description="readonly_user's idle_in_transaction_session_timeout (1-3600)."
+    )
+    readonly_connection_limit: StrictInt = Field(
+        20, ge=1, le=5000, description="Most connections readonly_user may hold at once (1-5000)."
+    )
+    app_connection_limit: StrictInt = Field(
+        50, ge=1, le=5000, description="Most connections app_user may hold at once (1-5000)."
+    )
+
+    @field_validator("app_user", "readonly_user")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        why = dbnames.reserved(value)
+        if why:
+            raise ValueError(why)
+        return value
+
+    _check_app_schema = field_validator("app_schema")(_schema_name)
+
+    @field_validator("analytics_schemas")
+    @classmethod
+    def _schemas(cls, schemas: tuple[str, ...]) -> tuple[str, ...]:
+        for schema in schemas:
+            _schema_name(schema)
+        if len(set(schemas)) != len(schemas):
+            raise ValueError(f"{list(schemas)} names a schema twice")
+        return schemas
+
+
 class Database(_Model):
     """Aurora PostgreSQL Serverless v2 with pgvector (the seed's TODO `aurora` module)."""
 
@@ -277,6 +338,9 @@ class Database(_Model):
         0,
         description="Enhanced Monitoring's OS metrics interval in seconds (0: off, 1, 5, 10, 15, 30 or 60).",
         json_schema_extra={"enum": list(ENHANCED_MONITORING_SECONDS)},
+    )
+    access: DatabaseAccess = Field(
+        default_factory=DatabaseAccess, description='The roles the app connects as (README "Database access").'
     )
 
     @field_validator("master_username")
@@ -614,6 +678,23 @@ def _check_database(cfg: EnvConfig) -> list[Problem]:
                 "database.maintenance_window",
                 f"{db.maintenance_window} overlaps the daily backup window {db.backup_window}; RDS refuses windows "
                 f"that overlap, so move one of them",
+            )
+        )
+    access = db.access
+    users = {"master_username": db.master_username, "access.app_user": access.app_user}
+    for key, user in users.items():
+        if access.readonly_user == user:
+            problems.append(("database.access.readonly_user", f"{user!r} is also {key}; it must be a role of its own"))
+    if access.app_user == db.master_username:
+        problems.append(
+            ("database.access.app_user", f"{db.master_username!r} is the master user; the app must not connect as it")
+        )
+    if access.app_schema in access.analytics_schemas:
+        problems.append(
+            (
+                "database.access.analytics_schemas",
+                f"{access.app_schema!r} is the app_schema (the app's own tables, chat memory among them), which the "
+                "LLM's read-only role must not read",
             )
         )
     return problems

@@ -1,9 +1,12 @@
-"""The database stack: Aurora PostgreSQL Serverless v2, and pgvector installed by the stack itself.
+"""The database stack: Aurora PostgreSQL Serverless v2, with pgvector and the app's roles set up by the stack itself.
 
 The cluster is the one resource here that holds data: it is snapshotted on
 deletion and on replacement, deletion-protected in production, encrypted
 with the environment's key when it has one, and its master password never
-appears anywhere but in Secrets Manager (`ManageMasterUserPassword`).
+appears anywhere but in Secrets Manager (`ManageMasterUserPassword`). The
+master user is for administration: the stack's own custom resources use it
+(through the Data API) to install pgvector and to make the two roles the app
+connects as with IAM tokens (builders/dbaccess.py); no task ever gets it.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from troposphere import (
     rds,
 )
 
+from builders import dbaccess, network, shared, storage
 from builders import iam as policies
-from builders import network, shared, storage
 from builders.config import EnvConfig
 from builders.naming import description, name
 from builders.policies import protect
@@ -39,22 +42,35 @@ OUT_PORT = "DatabasePort"
 OUT_SECRET_ARN = "DatabaseSecretArn"
 OUT_CLUSTER_ARN = "DatabaseClusterArn"
 OUT_NAME = "DatabaseName"
+OUT_CLUSTER_RESOURCE_ID = "DatabaseClusterResourceId"  # what rds-db:connect's resource ARN names the cluster by
 
 # The custom resource waits at most this long for the Lambda's answer, instead of CloudFormation's hour.
 PGVECTOR_TIMEOUT = 360
 PGVECTOR_LAMBDA_TIMEOUT = 300
 
 
+_SQL_PROPS = {
+    **cloudformation.CustomResource.props,
+    "ClusterArn": (object, True),
+    "SecretArn": (object, True),
+    "Database": (str, True),
+    "Statements": ([str], True),
+}
+
+
 class PgVector(cloudformation.CustomResource):
     """Custom::PgVector: the vector extension in one database of the cluster."""
 
     resource_type = "Custom::PgVector"
-    props = {
-        **cloudformation.CustomResource.props,
-        "ClusterArn": (object, True),
-        "SecretArn": (object, True),
-        "Database": (str, True),
-    }
+    props = _SQL_PROPS
+
+
+class DatabaseRoles(cloudformation.CustomResource):
+    """Custom::DatabaseRoles: the app's and the LLM's roles, grants and settings; a change set shows a change
+    to them apart from pgvector's."""
+
+    resource_type = "Custom::DatabaseRoles"
+    props = _SQL_PROPS
 
 
 def build(cfg: EnvConfig) -> Template:
@@ -63,7 +79,7 @@ def build(cfg: EnvConfig) -> Template:
     inputs = _add_parameters(t, cfg)
     cluster = _add_cluster(t, cfg, inputs)
     writer = _add_instances(t, cfg, cluster, inputs, _add_monitoring_role(t, cfg))
-    _add_pgvector(t, cfg, cluster, writer, inputs)
+    _add_setup_sql(t, cfg, cluster, writer, inputs)
     _add_outputs(t, cfg, cluster)
     return t
 
@@ -210,10 +226,10 @@ def _add_instances(
     return made[0]
 
 
-def _add_pgvector(
+def _add_setup_sql(
     t: Template, cfg: EnvConfig, cluster: rds.DBCluster, writer: rds.DBInstance, inputs: dict[str, Parameter]
 ) -> None:
-    """A Lambda-backed custom resource that runs CREATE EXTENSION once the writer is available."""
+    """Lambda-backed custom resources that run the set-up SQL once the writer is available: pgvector, then roles."""
     secret_arn = GetAtt(cluster, "MasterUserSecret.SecretArn")
     key_arn = Ref(inputs["key"]) if "key" in inputs else None
     log_group = shared.log_group("PgVectorLogGroup", cfg, MODULE, "pgvector", cfg.log_retention_days, key_arn)
@@ -224,7 +240,7 @@ def _add_pgvector(
             cfg,
             MODULE,
             "pgvector",
-            "installs the vector extension through the RDS Data API",
+            "runs the database's set-up SQL (pgvector, the app's roles) through the RDS Data API",
             policies.lambda_trust(),
             policies.pgvector_function(GetAtt(cluster, "DBClusterArn"), secret_arn, key_arn, GetAtt(log_group, "Arn")),
         )
@@ -235,23 +251,24 @@ def _add_pgvector(
             cfg,
             MODULE,
             "pgvector",
-            "CREATE EXTENSION IF NOT EXISTS vector",
+            "the database's set-up SQL: pgvector and the app's roles",
             role,
             log_group,
             PGVECTOR_LAMBDA_TIMEOUT,
         )
     )
-    t.add_resource(
-        PgVector(
-            "PgVectorExtension",
-            ServiceToken=GetAtt(function, "Arn"),
-            ServiceTimeout=PGVECTOR_TIMEOUT,
-            ClusterArn=GetAtt(cluster, "DBClusterArn"),
-            SecretArn=secret_arn,
-            Database=cfg.database.database_name,
-            DependsOn=[writer],  # CloudFormation finishes an instance only once it is available
-        )
+    common = {
+        "ServiceToken": GetAtt(function, "Arn"),
+        "ServiceTimeout": PGVECTOR_TIMEOUT,
+        "ClusterArn": GetAtt(cluster, "DBClusterArn"),
+        "SecretArn": secret_arn,
+        "Database": cfg.database.database_name,
+    }
+    # CloudFormation finishes an instance only once it is available.
+    extension = t.add_resource(
+        PgVector("PgVectorExtension", **common, Statements=[dbaccess.EXTENSION], DependsOn=[writer])
     )
+    t.add_resource(DatabaseRoles("DatabaseRoles", **common, Statements=dbaccess.statements(cfg), DependsOn=[extension]))
 
 
 def _add_outputs(t: Template, cfg: EnvConfig, cluster: rds.DBCluster) -> None:
@@ -273,3 +290,10 @@ def _add_outputs(t: Template, cfg: EnvConfig, cluster: rds.DBCluster) -> None:
         )
     )
     t.add_output(Output(OUT_NAME, Description="The app's database", Value=cfg.database.database_name))
+    t.add_output(
+        Output(
+            OUT_CLUSTER_RESOURCE_ID,
+            Description="The cluster's resource id (IAM database authentication names the cluster by it)",
+            Value=GetAtt(cluster, "DBClusterResourceId"),
+        )
+    )

@@ -9,7 +9,7 @@ awacs documents and never adds resources to a template.
 
 from __future__ import annotations
 
-from awacs import bedrock, cloudformation, ec2, ecr, iam, kms, logs, rds_data, s3, secretsmanager, ssm, sts
+from awacs import bedrock, cloudformation, ec2, ecr, iam, kms, logs, rds_data, rds_db, s3, secretsmanager, ssm, sts
 from awacs.aws import (
     Action,
     Allow,
@@ -249,10 +249,9 @@ def repository_arn(repository: str) -> Sub:
     return Sub(f"arn:${{AWS::Partition}}:ecr:${{AWS::Region}}:${{AWS::AccountId}}:repository/{repository}")
 
 
-def task_execution(
-    repositories: list[str], log_group_arns: list[AWSHelperFn], secret_arn: AWSHelperFn, key_arn: AWSHelperFn | None
-) -> PolicyDocument:
-    """What ECS needs to start the app's tasks: pull their images, ship their logs, inject the DB secret."""
+def task_execution(repositories: list[str], log_group_arns: list[AWSHelperFn]) -> PolicyDocument:
+    """What ECS needs to start the app's tasks: pull their images and ship their logs. No secret: the API logs in
+    to the database with IAM tokens (its task role), so the master secret is never injected into a task."""
     return _document(
         Statement(
             Sid="PullTheAppImages",
@@ -268,14 +267,33 @@ def task_execution(
             Resource=["*"],
         ),
         write_logs(log_group_arns),
-        read_secret(secret_arn),
-        decrypt_via(key_arn, "secretsmanager", "DecryptTheDatabaseSecret") if key_arn is not None else None,
     )
 
 
-def api_task(bucket_arn: AWSHelperFn, key_arn: AWSHelperFn | None, models: tuple[str, ...]) -> PolicyDocument:
-    """What the API's code may do: read the data lake, and invoke the named Bedrock models."""
+def db_user_arn(cluster_resource_id: AWSHelperFn, user: str) -> Sub:
+    """A database user as IAM database authentication names it: by the cluster's resource id, not its name."""
+    return Sub(
+        f"arn:${{AWS::Partition}}:rds-db:${{AWS::Region}}:${{AWS::AccountId}}:dbuser:${{ClusterResourceId}}/{user}",
+        ClusterResourceId=cluster_resource_id,
+    )
+
+
+def api_task(
+    bucket_arn: AWSHelperFn,
+    key_arn: AWSHelperFn | None,
+    models: tuple[str, ...],
+    cluster_resource_id: AWSHelperFn,
+    db_users: tuple[str, ...],
+) -> PolicyDocument:
+    """What the API's code may do: read the data lake, invoke the named Bedrock models, and log in to the database
+    as exactly its two roles (IAM tokens: a token lasts 15 minutes and no password rotates under the task)."""
     return _document(
+        Statement(
+            Sid="LogInToTheDatabaseAsTheAppsRoles",
+            Effect=Allow,
+            Action=[rds_db.connect],
+            Resource=[db_user_arn(cluster_resource_id, user) for user in db_users],
+        ),
         Statement(Sid="ListTheDataLake", Effect=Allow, Action=[s3.ListBucket], Resource=[bucket_arn]),
         Statement(Sid="ReadTheDataLake", Effect=Allow, Action=[s3.GetObject], Resource=[Join("", [bucket_arn, "/*"])]),
         decrypt_via(key_arn, "s3", "DecryptTheDataLake") if key_arn is not None else None,

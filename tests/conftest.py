@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +153,47 @@ def function_source(label: str) -> str:
     from importlib import resources as package
 
     return package.files("builders.functions").joinpath(f"{label}.py").read_text("utf-8")
+
+
+# --- custom resource handlers, run locally ---------------------------------------------------
+
+
+class _Responses(BaseHTTPRequestHandler):
+    """CloudFormation's pre-signed response URL, played by a real HTTP server on 127.0.0.1."""
+
+    received: list[dict[str, Any]] = []
+
+    def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def response_url() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    received: list[dict[str, Any]] = []
+    handler = type("Handler", (_Responses,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/response?signature=x", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class LambdaContext:
+    """What a custom resource handler reads from Lambda's context: its log stream and the time it has left."""
+
+    log_stream_name = "2026/11/25/[$LATEST]abc"
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.deadline - time.monotonic()) * 1000)

@@ -34,6 +34,7 @@ PARAMETERS = {
     "KmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "DataLakeBucketArn": "arn:aws:s3:::nlsql-example-datalake",
     "DatabaseSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!cluster-example-AbCdEf",
+    "DatabaseClusterResourceId": "cluster-ABCDEFGHIJKLMNOPQRSTUVWXY",
     "ExistingProviderArn": f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com",
     "Repository": "example-org/nlsql-infra",
 }

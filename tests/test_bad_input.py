@@ -108,6 +108,22 @@ CASES = [
     ("username-postgres", "database.master_username", "postgres", "database.master_username", ["best-known"]),
     ("username-pg", "database.master_username", "pg_admin", "database.master_username", ["pg_"]),
     ("username-keyword", "database.master_username", "select", "database.master_username", ["reserved word"]),
+    ("app-user-is-master", "database.access.app_user", "nlsql_admin", "database.access.app_user", ["master user"]),
+    ("reader-is-app", "database.access", {"app_user": "a", "readonly_user": "a"}, "database.access.readonly_user",
+     ["also access.app_user"]),
+    ("reader-quote", "database.access.readonly_user", 'r"; DROP DATABASE nlsql; --', "database.access.readonly_user",
+     ["pattern"]),
+    ("reader-reserved", "database.access.readonly_user", "pg_reader", "database.access.readonly_user", ["pg_"]),
+    ("analytics-public", "database.access.analytics_schemas", ["public"], "database.access.analytics_schemas",
+     ["PostgreSQL makes for everyone"]),
+    ("app-schema-public", "database.access.app_schema", "public", "database.access.app_schema", ["for everyone"]),
+    ("analytics-none", "database.access.analytics_schemas", [], "database.access.analytics_schemas", ["at least 1"]),
+    ("analytics-has-app", "database.access.analytics_schemas", ["sales", "app"], "database.access.analytics_schemas",
+     ["chat memory"]),
+    ("statement-timeout-zero", "database.access.statement_timeout_seconds", 0,
+     "database.access.statement_timeout_seconds", ["greater than or equal to 1"]),
+    ("reader-limit-huge", "database.access.readonly_connection_limit", 100000,
+     "database.access.readonly_connection_limit", ["less than or equal to 5000"]),
 ]  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -146,7 +147,7 @@ def test_containers_check_their_health_and_log_to_retained_groups(env: str) -> N
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_the_api_gets_the_database_and_bucket_and_its_credentials_only_as_secrets(env: str) -> None:
+def test_the_api_gets_the_database_and_bucket_and_logs_in_with_iam_not_a_password(env: str) -> None:
     compute = template(env, "compute")
     containers = {
         _container(compute, s)["Name"]: _container(compute, s) for s in resources(compute, "AWS::ECS::Service").values()
@@ -159,12 +160,14 @@ def test_the_api_gets_the_database_and_bucket_and_its_credentials_only_as_secret
     assert props(root["Resources"]["Compute"])["Parameters"]["DatabaseReaderEndpoint"] == {
         "Fn::GetAtt": ["Database", "Outputs.DatabaseReaderEndpoint"]}  # fmt: skip
     assert environment["DATA_LAKE_BUCKET"] == {"Ref": "DataLakeBucketName"}
-    secrets = {s["Name"]: s["ValueFrom"] for s in api["Secrets"]}
-    assert secrets == {
-        "DB_USER": {"Fn::Sub": "${DatabaseSecretArn}:username::"},
-        "DB_PASSWORD": {"Fn::Sub": "${DatabaseSecretArn}:password::"},
-    }
-    assert "Secrets" not in containers["ui"] or containers["ui"]["Secrets"] == []
+    access = params.load(PARAMS / f"{env}.yaml").database.access
+    assert (environment["DB_AUTH"], environment["DB_USER"], environment["DB_READONLY_USER"]) == (
+        "iam", access.app_user, access.readonly_user)  # fmt: skip
+    assert environment["DB_SSLMODE"] == "verify-full", "an IAM token is a password for 15 minutes: check the server"
+    # The master user's secret reaches no task: not injected, not even a parameter of the stack the tasks are in.
+    assert all(not c.get("Secrets") for c in containers.values())
+    assert "DatabaseSecretArn" not in compute["Parameters"]
+    assert "secretsmanager" not in json.dumps(compute["Resources"]).lower()
     assert not any("PASSWORD" in e["Name"] for c in containers.values() for e in c["Environment"])
 
 

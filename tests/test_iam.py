@@ -94,15 +94,13 @@ def _role_actions(env: str, stack: str, logical_id: str) -> dict[str, list[Any]]
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_task_execution_role_pulls_images_writes_logs_and_reads_the_db_secret(env: str) -> None:
+def test_task_execution_role_pulls_images_and_writes_logs_and_reads_no_secret(env: str) -> None:
     actions = _role_actions(env, "compute", "TaskExecutionRole")
     expected = {
         "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage",
-        "ecr:GetAuthorizationToken", "logs:CreateLogStream", "logs:PutLogEvents", "secretsmanager:GetSecretValue",
+        "ecr:GetAuthorizationToken", "logs:CreateLogStream", "logs:PutLogEvents",
     }  # fmt: skip
-    has_key = "KmsKeyArn" in template(env, "compute")["Parameters"]
-    assert set(actions) == expected | ({"kms:Decrypt"} if has_key else set())
-    assert actions["secretsmanager:GetSecretValue"] == [{"Ref": "DatabaseSecretArn"}]
+    assert set(actions) == expected, "the tasks log in to the database with IAM: no secret to inject"
     assert all(
         r["Fn::Sub"].endswith(("repository/nlsql/api", "repository/nlsql/ui")) for r in actions["ecr:BatchGetImage"]
     )
@@ -113,8 +111,16 @@ def test_api_task_role_reads_the_data_lake_and_invokes_only_the_named_models(env
     actions = _role_actions(env, "compute", "ApiTaskRole")
     has_key = "KmsKeyArn" in template(env, "compute")["Parameters"]
     read_only = {"s3:ListBucket", "s3:GetObject", "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
-    assert set(actions) == read_only | ({"kms:Decrypt"} if has_key else set())
+    assert set(actions) == read_only | {"rds-db:connect"} | ({"kms:Decrypt"} if has_key else set())
     assert actions["s3:ListBucket"] == [{"Ref": "DataLakeBucketArn"}]
+    # Exactly the app's two database users, named as IAM database authentication names them (AWS's documented
+    # ARN format), by the cluster's resource id: never the master user, never a wildcard.
+    access = params.load(PARAMS / f"{env}.yaml").database.access
+    assert actions["rds-db:connect"] == [
+        {"Fn::Sub": ["arn:${AWS::Partition}:rds-db:${AWS::Region}:${AWS::AccountId}:dbuser:${ClusterResourceId}/" + u,
+                     {"ClusterResourceId": {"Ref": "DatabaseClusterResourceId"}}]}
+        for u in (access.app_user, access.readonly_user)
+    ]  # fmt: skip
     models = params.load(PARAMS / f"{env}.yaml").compute.bedrock_models
     role = props(template(env, "compute")["Resources"]["ApiTaskRole"])
     statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]

@@ -1,61 +1,21 @@
-"""The pgvector custom resource's handler, run locally: boto3's rds-data client with botocore's
-Stubber, and CloudFormation's pre-signed response URL played by a real HTTP server on 127.0.0.1."""
+"""The set-up SQL custom resources' handler, run locally: boto3's rds-data client with botocore's
+Stubber, and CloudFormation's pre-signed response URL played by a real HTTP server on 127.0.0.1.
+What the SQL does to a real PostgreSQL is tests/test_dbaccess.py's."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
-import pytest
 from botocore.stub import Stubber
 
 from builders.functions import pgvector
-from tests.conftest import function_source
+from tests.conftest import LambdaContext, function_source
 
 CLUSTER = "arn:aws:rds:us-east-1:123456789012:cluster:nlsql-dev"
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-abc"
-
-
-class _Responses(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
-
-    def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def response_url() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-    handler = type("Handler", (_Responses,), {"received": received})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/response?signature=x", received
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _Context:
-    log_stream_name = "2026/11/25/[$LATEST]abc"
-
-    def __init__(self, seconds: float) -> None:
-        self.deadline = time.monotonic() + seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int((self.deadline - time.monotonic()) * 1000)
 
 
 def _event(url: str, kind: str = "Create", **extra: Any) -> dict[str, Any]:
@@ -66,7 +26,13 @@ def _event(url: str, kind: str = "Create", **extra: Any) -> dict[str, Any]:
         "RequestId": "req-1",
         "LogicalResourceId": "PgVectorExtension",
         "ResourceType": "Custom::PgVector",
-        "ResourceProperties": {"ServiceToken": "x", "ClusterArn": CLUSTER, "SecretArn": SECRET, "Database": "nlsql"},
+        "ResourceProperties": {
+            "ServiceToken": "x",
+            "ClusterArn": CLUSTER,
+            "SecretArn": SECRET,
+            "Database": "nlsql",
+            "Statements": ["CREATE EXTENSION IF NOT EXISTS vector"],
+        },
         **extra,
     }
 
@@ -89,7 +55,7 @@ def test_create_runs_the_statement_and_answers_success(response_url) -> None:
     client, stub = _client()
     stub.add_response("execute_statement", {"numberOfRecordsUpdated": 0}, EXPECTED)
     with stub:
-        assert pgvector.handler(_event(url), _Context(60), client) == "SUCCESS"
+        assert pgvector.handler(_event(url), LambdaContext(60), client) == "SUCCESS"
         stub.assert_no_pending_responses()
     (answer,) = received
     assert answer["Status"] == "SUCCESS"
@@ -97,12 +63,27 @@ def test_create_runs_the_statement_and_answers_success(response_url) -> None:
     assert answer["PhysicalResourceId"].endswith("/PgVectorExtension")
 
 
+def test_statements_run_in_order_and_a_failing_one_stops_the_rest_and_is_named(response_url) -> None:
+    url, received = response_url
+    client, stub = _client()
+    sql = ["CREATE ROLE a", "GRANT rds_iam TO a", "ALTER ROLE a SET x = 1"]
+    stub.add_response("execute_statement", {}, {**EXPECTED, "sql": sql[0]})
+    stub.add_client_error("execute_statement", "BadRequestException", 'role "rds_iam" does not exist')
+    with stub:  # a third call would find no response queued and raise: the handler must stop at the failure
+        event = _event(url)
+        event["ResourceProperties"]["Statements"] = sql
+        assert pgvector.handler(event, LambdaContext(60), client) == "FAILED"
+        stub.assert_no_pending_responses()
+    (answer,) = received
+    assert "statement 2 (GRANT rds_iam TO a)" in answer["Reason"] and "does not exist" in answer["Reason"]
+
+
 def test_update_keeps_the_physical_id_so_cloudformation_does_not_delete_anything(response_url) -> None:
     url, received = response_url
     client, stub = _client()
     stub.add_response("execute_statement", {}, EXPECTED)
     with stub:
-        pgvector.handler(_event(url, "Update", PhysicalResourceId="pgvector-1"), _Context(60), client)
+        pgvector.handler(_event(url, "Update", PhysicalResourceId="pgvector-1"), LambdaContext(60), client)
     assert received[0]["PhysicalResourceId"] == "pgvector-1" and received[0]["Status"] == "SUCCESS"
 
 
@@ -111,11 +92,11 @@ def test_a_sql_error_answers_failed_with_the_reason(response_url) -> None:
     client, stub = _client()
     stub.add_client_error("execute_statement", "BadRequestException", 'permission denied to create extension "vector"')
     with stub:
-        assert pgvector.handler(_event(url), _Context(60), client) == "FAILED"
+        assert pgvector.handler(_event(url), LambdaContext(60), client) == "FAILED"
     (answer,) = received
     assert answer["Status"] == "FAILED"
     assert "BadRequestException" in answer["Reason"] and "permission denied" in answer["Reason"]
-    assert _Context.log_stream_name in answer["Reason"]
+    assert LambdaContext.log_stream_name in answer["Reason"]
 
 
 def test_a_resuming_cluster_is_retried_until_it_answers(response_url, monkeypatch) -> None:
@@ -126,7 +107,7 @@ def test_a_resuming_cluster_is_retried_until_it_answers(response_url, monkeypatc
     stub.add_client_error("execute_statement", "DatabaseResumingException", "resuming after auto-pause")
     stub.add_response("execute_statement", {}, EXPECTED)
     with stub:
-        assert pgvector.handler(_event(url), _Context(60), client) == "SUCCESS"
+        assert pgvector.handler(_event(url), LambdaContext(60), client) == "SUCCESS"
         stub.assert_no_pending_responses()
     assert [a["Status"] for a in received] == ["SUCCESS"]
 
@@ -136,7 +117,8 @@ def test_delete_answers_success_without_touching_the_database(response_url) -> N
     client, stub = _client()  # no responses queued: any call would raise
     with stub:
         assert (
-            pgvector.handler(_event(url, "Delete", PhysicalResourceId="pgvector-1"), _Context(60), client) == "SUCCESS"
+            pgvector.handler(_event(url, "Delete", PhysicalResourceId="pgvector-1"), LambdaContext(60), client)
+            == "SUCCESS"
         )
     assert received[0]["Status"] == "SUCCESS" and received[0]["PhysicalResourceId"] == "pgvector-1"
 
@@ -151,7 +133,9 @@ def test_a_hung_call_is_answered_failed_before_lambda_times_out(response_url) ->
 
     started = time.monotonic()
     # 11 s left, 10 s margin: the timer answers after ~1 s, long before the call returns.
-    thread = threading.Thread(target=pgvector.handler, args=(_event(url), _Context(pgvector.MARGIN + 1), Hanging()))
+    thread = threading.Thread(
+        target=pgvector.handler, args=(_event(url), LambdaContext(pgvector.MARGIN + 1), Hanging())
+    )
     thread.start()
     while not received and time.monotonic() - started < 4:
         time.sleep(0.05)

@@ -1,5 +1,7 @@
-"""Custom resource: CREATE EXTENSION IF NOT EXISTS vector, via the RDS Data API.
+"""Custom resources: the database's set-up SQL (pgvector, the app's roles), via the RDS Data API.
 
+Runs the resource's Statements in order, each in its own transaction, on
+Create and Update (builders/dbaccess.py keeps every one safe to run again).
 Inlined into the database stack (ZipFile, 4 KiB at most): stdlib and the
 Lambda runtime's boto3 only. Always answers CloudFormation, also on errors and
 before the Lambda times out, so the stack never waits an hour for a reply.
@@ -10,7 +12,6 @@ import threading
 import time
 import urllib.request
 
-SQL = "CREATE EXTENSION IF NOT EXISTS vector"
 # A paused Serverless v2 cluster answers these while it resumes (about 15 s).
 RETRY = (
     "DatabaseResumingException",
@@ -36,12 +37,12 @@ def send(event, context, status, reason):
     urllib.request.urlopen(request, timeout=30).close()
 
 
-def execute(client, props, deadline):
+def execute(client, props, sql, deadline):
     delay = 2
     while True:
         try:
             return client.execute_statement(
-                resourceArn=props["ClusterArn"], secretArn=props["SecretArn"], database=props["Database"], sql=SQL
+                resourceArn=props["ClusterArn"], secretArn=props["SecretArn"], database=props["Database"], sql=sql
             )
         except Exception as exc:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
@@ -68,14 +69,19 @@ def handler(event, context, client=None):
     try:
         kind = event["RequestType"]
         if kind == "Delete":
-            answer("SUCCESS", "left installed: dropping it would drop every vector column")
+            answer("SUCCESS", "left in place: dropping it would drop the app's data or lock it out")
         else:
             if client is None:
                 import boto3
 
                 client = boto3.client("rds-data")
-            execute(client, event["ResourceProperties"], time.monotonic() + budget)
-            answer("SUCCESS", f"{kind}: {SQL}")
+            props, deadline = event["ResourceProperties"], time.monotonic() + budget
+            for number, sql in enumerate(props["Statements"], 1):
+                try:
+                    execute(client, props, sql, deadline)
+                except Exception as exc:
+                    raise RuntimeError(f"statement {number} ({sql[:200]}): {exc}") from exc
+            answer("SUCCESS", f"{kind}: {len(props['Statements'])} statement(s)")
     except Exception as exc:
         answer("FAILED", f"{type(exc).__name__}: {exc}")
     finally:
