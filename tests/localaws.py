@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 import os
 import re
@@ -311,6 +312,8 @@ class _Registered:
             "ReadEndpoint.Address": f"{self.name}.cluster-ro-local.{self.region}.rds.amazonaws.com",
             "Endpoint.Port": "5432",
             "MasterUserSecret.SecretArn": secret,
+            # RDS's form: "cluster-" and 26 upper-case letters and digits, fixed for the cluster's life.
+            "DBClusterResourceId": "cluster-" + hashlib.sha256(arn.encode()).hexdigest()[:26].upper(),
         }
         return known.get(attribute, f"{self.name}-{attribute.replace('.', '-')}")
 
@@ -1612,6 +1615,22 @@ def kms_key_from_cloudformation() -> None:
                         **kwargs)  # fmt: skip
 
     Key.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+
+@patch
+def role_policies_from_cloudformation_are_json() -> None:
+    """Gap: a role's inline policy from a template (Policies) is kept as the Python object, so GetRolePolicy
+    answers its repr ({'Version': ...}), which no JSON reader takes.
+    Real: IAM keeps the JSON document CloudFormation sends, and GetRolePolicy answers it (URL-encoded JSON,
+    which boto3 decodes). Still not shown: IAM's own normalisation (it may reorder or reformat the JSON)."""
+    from moto.iam.models import Role
+
+    original = Role.put_policy
+
+    def put_policy(self: Any, policy_name: str, policy_json: Any) -> None:
+        original(self, policy_name, policy_json if isinstance(policy_json, str) else json.dumps(policy_json))
+
+    Role.put_policy = put_policy
 
 
 @patch

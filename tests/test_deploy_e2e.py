@@ -9,6 +9,7 @@ ELBv2, CloudFormation), not through our own code.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ import pytest
 import yaml
 
 from tests import localaws
-from tests.conftest import PARAMS, REPO, read_terminal
+from tests.conftest import PARAMS, REPO, read_terminal, template
 
 STACK = "nlsql-dev"
 
@@ -89,6 +90,11 @@ def _edit_params(workdir: Path, change: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(doc))
 
 
+def _document(value: Any) -> Any:
+    """A policy document as boto3 gives it: a dict from AWS, the JSON text from moto."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def test_first_deploy_creates_the_bootstrap_stack_and_the_environment(local, workdir) -> None:
     result = _build(local, workdir, "dev", "--deploy", "--yes")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -125,6 +131,30 @@ def test_first_deploy_creates_the_bootstrap_stack_and_the_environment(local, wor
     # The pgvector custom resource's own handler ran, answered SUCCESS and sent its SQL through the Data API.
     assert ("PgVectorExtension", "SUCCESS") in localaws.ANSWERS, localaws.ANSWERS
     assert any(sql == "CREATE EXTENSION IF NOT EXISTS vector" for _, sql in localaws.STATEMENTS)
+    # ...and then the database roles', after the extension (DependsOn), all of them.
+    assert ("DatabaseRoles", "SUCCESS") in localaws.ANSWERS, localaws.ANSWERS
+    sent = [sql for _, sql in localaws.STATEMENTS]
+    roles = template("dev", "database")["Resources"]["DatabaseRoles"]["Properties"]["Statements"]
+    assert sent.index("CREATE EXTENSION IF NOT EXISTS vector") < sent.index(roles[0]) and set(roles) <= set(sent)
+    # The API's task role may log in as the app's two database users of *this* cluster: the resource id went
+    # from the database stack through the root into the compute stack's policy.
+    nested = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in cf.describe_stack_resources(StackName=STACK)[
+        "StackResources"]}  # fmt: skip
+    database_outputs = {o["OutputKey"]: o["OutputValue"] for o in cf.describe_stacks(StackName=nested["Database"])[
+        "Stacks"][0]["Outputs"]}  # fmt: skip
+    resource_id = database_outputs["DatabaseClusterResourceId"]
+    assert resource_id.startswith("cluster-")
+    role = cf.describe_stack_resource(StackName=nested["Compute"], LogicalResourceId="ApiTaskRole")
+    iam = _client(local, "iam")
+    role_name = role["StackResourceDetail"]["PhysicalResourceId"]
+    documents = [_document(iam.get_role_policy(RoleName=role_name, PolicyName=n)["PolicyDocument"])
+                 for n in iam.list_role_policies(RoleName=role_name)["PolicyNames"]]  # fmt: skip
+    connect = [
+        r for d in documents for st in d["Statement"] if "rds-db:connect" in st["Action"] for r in st["Resource"]
+    ]
+    assert connect == [
+        f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{resource_id}/{u}" for u in ("nlsql_app", "nlsql_reader")
+    ]
     # Child templates went to the artifacts bucket under content-hash keys.
     keys = [
         o["Key"]

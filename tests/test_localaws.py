@@ -262,7 +262,7 @@ def test_the_server_listens_on_loopback_only(local) -> None:
         "references_to_a_replaced_resource_change", "replacement_makes_a_new_resource",
         "custom_resources_get_update_and_delete_requests", "throttling_can_be_injected",
         "security_group_egress_resources", "hosted_zone_ids_like_route53",
-        "acm_certificates_validated_by_dns",
+        "acm_certificates_validated_by_dns", "role_policies_from_cloudformation_are_json",
     }, "every patch has a test in this file"  # fmt: skip
 
 
@@ -618,3 +618,20 @@ def test_a_standalone_egress_rule_exists_and_goes_with_its_resource(local) -> No
     cf.delete_stack(StackName="egress")
     # Back could go only because the rule naming it was revoked with its resource (else: "has a dependent object")
     assert cf.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+
+
+def test_a_role_s_inline_policy_from_a_template_reads_back_as_json(local) -> None:
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}
+    role = {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+                "Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+            "Policies": [{"PolicyName": "read", "PolicyDocument": document}],
+        },
+    }  # fmt: skip
+    _create_through_change_set(local, "role", json.dumps({"Resources": {"Role": role}}))
+    name = _client(local, "cloudformation").describe_stack_resource(StackName="role", LogicalResourceId="Role")[
+        "StackResourceDetail"]["PhysicalResourceId"]  # fmt: skip
+    answer = _client(local, "iam").get_role_policy(RoleName=name, PolicyName="read")["PolicyDocument"]
+    assert (json.loads(answer) if isinstance(answer, str) else answer) == document
