@@ -283,6 +283,18 @@ def test_a_nat_gateway_whose_public_subnet_has_no_way_out_is_named() -> None:
     )
 
 
+def test_a_nat_gateway_whose_own_subnet_routes_to_a_nat_is_no_way_out() -> None:
+    def edit(doc: Doc) -> None:
+        _props(doc, "PublicDefaultRoute").pop("GatewayId")
+        _props(doc, "PublicDefaultRoute")["NatGatewayId"] = {"Ref": "NatGatewayA"}
+
+    broken = {v.flow: v for v in _failures(_broken("staging", "network", edit))}
+    assert "PublicDefaultRoute in PublicRouteTable goes to NatGatewayA, a NAT gateway, not an internet gateway" in (
+        broken["tasks (API) → Bedrock"].reason
+    )
+    assert "internet → ALB" in broken
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_without_the_alb_s_egress_to_the_ui_the_ui_is_unreachable(env: str) -> None:
     (v,) = _failures(_broken(env, "network", _drop_inline("AlbSecurityGroup", "SecurityGroupEgress", 8501)))

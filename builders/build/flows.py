@@ -158,10 +158,10 @@ class Rule:
 
 @dataclass(frozen=True)
 class Node:
-    """One end of a flow: its security groups (None: it has none, like the internet) and its addresses."""
+    """One end of a flow: its security groups and its addresses (its subnets' CIDRs)."""
 
     label: str
-    groups: tuple[tuple[str, str], ...] | None
+    groups: tuple[tuple[str, str], ...]
     subnets: tuple[Res, ...] = ()
     cidrs: tuple[Network, ...] = ()
     public: bool = False  # the internet: any public address
@@ -204,10 +204,10 @@ class _World:
             for subnet in r.refs(res.module, p.get("SubnetId")):
                 for table in r.refs(res.module, p.get("RouteTableId")):
                     self.table_of[subnet.key] = table
-        self.routes: dict[tuple[str, str], list[tuple[str, Doc]]] = {}
+        self.routes: dict[tuple[str, str], list[tuple[Res, Doc]]] = {}
         for res, p in r.all("AWS::EC2::Route"):
             for table in r.refs(res.module, p.get("RouteTableId")):
-                self.routes.setdefault(table.key, []).append((res.logical_id, p))
+                self.routes.setdefault(table.key, []).append((res, p))
         self.attached: set[tuple[tuple[str, str], tuple[str, str]]] = set()  # (internet gateway, VPC)
         for res, p in r.all("AWS::EC2::VPCGatewayAttachment"):
             for igw in r.refs(res.module, p.get("InternetGatewayId")):
@@ -298,40 +298,42 @@ class _World:
             return "", f"{src.label} and {dst.label} are not in subnets of one VPC"
         return "in the VPC (local route)", ""
 
-    def to_internet(self, subnet: Res, public_ip: bool) -> tuple[str, str]:
-        """How a subnet reaches the internet: ('via NAT gateway NatGatewayA', '') or ('', the missing route)."""
+    def to_internet(self, subnet: Res, public_ip: bool, nat: bool = True) -> tuple[str, str]:
+        """How a subnet reaches the internet: ('via NAT gateway NatGatewayA', '') or ('', the missing route).
+
+        `public_ip`: what sends from the subnet has a public address (an internet-facing ALB, a NAT gateway),
+        so an internet gateway route is enough; `nat`: a NAT gateway route counts (not from a NAT's own subnet).
+        """
         table = self.table_of.get(subnet.key)
         if table is None:
             return "", f"{subnet.logical_id} has no route table association (the VPC's main table: local route only)"
         default = [
-            (lid, p) for lid, p in self.routes.get(table.key, []) if p.get("DestinationCidrBlock") == str(ANYWHERE)
+            (res, p) for res, p in self.routes.get(table.key, []) if p.get("DestinationCidrBlock") == str(ANYWHERE)
         ]
         if not default:
             return "", f"no route to 0.0.0.0/0 in {table.logical_id} (the route table of {subnet.logical_id})"
-        route, p = default[0]
+        (res, p), route = default[0], default[0][0].logical_id
         vpc = self.subnet_vpc.get(subnet.key)
-        for nat in self.r.refs(table.module, p.get("NatGatewayId"), "AWS::EC2::NatGateway"):
-            np = props(self.r.resource(nat))
-            if np.get("ConnectivityType") == "private" or "AllocationId" not in np:
-                return (
-                    "",
-                    f"{route} in {table.logical_id} goes to {nat.logical_id}, a NAT gateway with no public address",
-                )
-            (nat_subnet, *_) = self.r.refs(nat.module, np.get("SubnetId")) or [None]
-            if nat_subnet is None:
-                return "", f"{nat.logical_id} is in no subnet the proof can read"
-            path, why = self.to_internet(nat_subnet, public_ip=True)
+        for gateway in self.r.refs(res.module, p.get("NatGatewayId"), "AWS::EC2::NatGateway"):
+            gp = props(self.r.resource(gateway))
+            if not nat or gp.get("ConnectivityType") == "private" or "AllocationId" not in gp:
+                what = "a NAT gateway with no public address" if nat else "a NAT gateway, not an internet gateway"
+                return "", f"{route} in {table.logical_id} goes to {gateway.logical_id}, {what}"
+            placed = self.r.refs(gateway.module, gp.get("SubnetId"))
+            if not placed:
+                return "", f"{gateway.logical_id} is in no subnet the proof can read"
+            _, why = self.to_internet(placed[0], public_ip=True, nat=False)
             if why:
-                return "", f"{nat.logical_id} (the NAT gateway of {route}) cannot reach the internet: {why}"
-            return f"via NAT gateway {nat.logical_id}", ""
-        for igw in self.r.refs(table.module, p.get("GatewayId"), "AWS::EC2::InternetGateway"):
+                return "", f"{gateway.logical_id} (the NAT gateway of {route}) cannot reach the internet: {why}"
+            return f"via NAT gateway {gateway.logical_id}", ""
+        for igw in self.r.refs(res.module, p.get("GatewayId"), "AWS::EC2::InternetGateway"):
             if (igw.key, vpc) not in self.attached:
                 return "", f"{route} in {table.logical_id} goes to {igw.logical_id}, which is not attached to the VPC"
             if not public_ip:
                 return (
                     "",
-                    f"{route} in {table.logical_id} goes to an internet gateway, but {subnet.logical_id}'s "
-                    + "sources have no public IP",
+                    f"{route} in {table.logical_id} goes to an internet gateway, but what sends from "
+                    f"{subnet.logical_id} has no public IP",
                 )
             return f"via internet gateway {igw.logical_id}", ""
         return "", f"{route} in {table.logical_id} sends 0.0.0.0/0 to neither a NAT nor an internet gateway"
@@ -343,7 +345,7 @@ class _World:
         if peer.unknown:
             return not strict
         if peer.group is not None:
-            return node.groups is not None and peer.group in node.groups
+            return peer.group in node.groups
         cidr = peer.cidr
         if cidr is None or cidr.subnet_of(NOWHERE):
             return False
@@ -356,8 +358,8 @@ class _World:
         return any(c.overlaps(cidr) for c in node.cidrs)
 
     def _side(self, node: Node, other: Node, direction: str, span: Span, strict: bool) -> list[Rule] | None:
-        """The rules of `node`'s groups that let `span` out to (or in from) `other`; None: `node` has no groups."""
-        if node.groups is None or node.open:
+        """The rules of `node`'s groups that let `span` out to (or in from) `other`; None: nothing holds it back."""
+        if node.open:
             return None
         return [
             r
@@ -387,7 +389,7 @@ class _World:
         )
 
     def labels(self, node: Node) -> str:
-        return ", ".join(self.label(g) for g in node.groups or ()) or node.label
+        return ", ".join(self.label(g) for g in node.groups) or node.label
 
 
 @dataclass(frozen=True)
@@ -733,7 +735,7 @@ class _Proof:
             self.require(flow, node, dst, tcp(HTTPS), path, why)
 
     def _forbidden(self) -> None:
-        tasks = {g for found in self.services.values() if found for g in found[2].groups or ()}
+        tasks = {g for found in self.services.values() if found for g in found[2].groups}
         for svc in SERVICES:
             found = self.services[svc.key]
             if found is not None:
@@ -746,7 +748,7 @@ class _Proof:
         vpc = self.w.vpc_cidrs()
         self.forbid("internet → Aurora", self.internet, aurora)
         for group in self.w.groups:
-            if group not in tasks and group not in (aurora.groups or ()):
+            if group not in tasks and group not in aurora.groups:
                 name = self.w.label(group).split(" ")[0]
                 self.forbid(f"{name} → Aurora", Node(self.w.label(group), (group,), cidrs=vpc), aurora)
         self.forbid(
@@ -770,9 +772,8 @@ class _Proof:
             for route, p in self.w.routes.get(table.key, []):
                 cidr = p.get("DestinationCidrBlock")
                 if cidr and not any(ipaddress.IPv4Network(cidr).subnet_of(n) for n in PRIVATE):
-                    self._verdict(
-                        flow, ANY, False, True, "possible", f"{route} in {table.logical_id} sends {cidr} out of the VPC"
-                    )
+                    why = f"{route.logical_id} in {table.logical_id} sends {cidr} out of the VPC"
+                    self._verdict(flow, ANY, False, True, "possible", why)
                     return
         where = ", ".join(dict.fromkeys(tables)) or "the VPC's main route table"
         self._verdict(flow, ANY, False, False, f"no route out of the VPC in {where}")
