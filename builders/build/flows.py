@@ -29,12 +29,13 @@ makes a required flow possible and always makes a forbidden one possible.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from builders.app import API, SERVICES, UI, AppService
-from builders.docs.readback import Doc, Stacks, by_env, props, resources, service_suffix
+from builders.build.pipeline import PARAMETERS_FILE
 from builders.errors import BuildError
 from builders.naming import logical_id
 
@@ -54,6 +55,42 @@ ALL_PORTS = (0, 65535)
 
 
 # --- what the templates say, resolved ---------------------------------------------------------------------------
+
+Doc = dict[str, Any]
+
+
+def props(resource: Doc) -> Doc:
+    return resource.get("Properties", {})
+
+
+def _service_name(endpoint: Doc) -> str:
+    """'ecr.api' from a VPC endpoint's ServiceName com.amazonaws.${AWS::Region}.ecr.api."""
+    service = endpoint.get("ServiceName", "")
+    text = service.get("Fn::Sub", "") if isinstance(service, dict) else str(service)
+    return text.split("${AWS::Region}.", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Stacks:
+    """One environment's template dicts by stack (network, ..., root), and the root's parameter values."""
+
+    docs: dict[str, Doc]
+    parameters: dict[str, str]
+
+
+def _environments(artifacts: Iterable[Artifact]) -> dict[str, Stacks]:
+    """Each environment's Stacks, in the order the artifacts came in (the account-wide files have no env)."""
+    docs: dict[str, dict[str, Doc]] = {}
+    parameters: dict[str, dict[str, str]] = {}
+    for a in artifacts:
+        if not a.env:
+            continue
+        docs.setdefault(a.env, {})
+        if a.doc is not None:
+            docs[a.env][a.filename.removesuffix(".yaml")] = a.doc
+        elif a.filename == PARAMETERS_FILE:
+            parameters[a.env] = dict(v.split("=", 1) for v in json.loads(a.text))
+    return {env: Stacks(d, parameters.get(env, {})) for env, d in docs.items()}
 
 
 @dataclass(frozen=True)
@@ -78,7 +115,9 @@ class _Resolver:
     def __init__(self, stacks: Stacks) -> None:
         self.docs = stacks.docs
         self.root_values = stacks.parameters
-        nested = resources(stacks["root"], "AWS::CloudFormation::Stack")
+        nested = {
+            k: r for k, r in self.docs["root"].get("Resources", {}).items() if r["Type"] == "AWS::CloudFormation::Stack"
+        }
         self.module_of = {lid: str(props(r)["TemplateURL"]).removesuffix(".yaml") for lid, r in nested.items()}
         self.stack_of = {module: lid for lid, module in self.module_of.items()}
 
@@ -125,7 +164,8 @@ class _Resolver:
         return [
             (Res(module, lid), props(r))
             for module, doc in self.docs.items()
-            for lid, r in resources(doc, type_).items()
+            for lid, r in doc.get("Resources", {}).items()
+            if r["Type"] == type_
         ]
 
     def refs(self, module: str, value: Any, type_: str | None = None) -> list[Res]:
@@ -556,7 +596,7 @@ class _Proof:
     def _aws_api(self, src: Node, service: str, public_ip: bool) -> tuple[Node, str, str]:
         """Where a call to an AWS API goes from `src`: (destination, path, what stops it)."""
         for res, p in self.w.endpoints:
-            if p.get("VpcEndpointType") == "Interface" and service_suffix(p) == service and p.get("PrivateDnsEnabled"):
+            if p.get("VpcEndpointType") == "Interface" and _service_name(p) == service and p.get("PrivateDnsEnabled"):
                 dst = self.w.node(
                     f"the {service} endpoint",
                     self.r.refs(res.module, p.get("SecurityGroupIds")),
@@ -571,7 +611,7 @@ class _Proof:
                 res.logical_id
                 for res, p in self.w.endpoints
                 if p.get("VpcEndpointType") == "Gateway"
-                and service_suffix(p) == service
+                and _service_name(p) == service
                 and table is not None
                 and table in self.r.refs(res.module, p.get("RouteTableIds"))
             ]
@@ -782,7 +822,7 @@ class _Proof:
 def prove(artifacts: Iterable[Artifact], configs: Mapping[str, EnvConfig]) -> list[Verdict]:
     """Every flow of every environment in `artifacts`; an environment is served on 443 where its config has TLS."""
     verdicts = []
-    for env, stacks in by_env(artifacts).items():
+    for env, stacks in _environments(artifacts).items():
         config = configs.get(env)
         verdicts += _Proof(env, stacks, https=config.compute.tls if config else True).prove()
     return verdicts
