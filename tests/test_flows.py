@@ -338,6 +338,21 @@ def test_the_proof_follows_the_root_s_wiring() -> None:
     assert "NL-to-SQL API → Aurora writer (DB_HOST)" in broken  # aurora-sg lets only ecs-tasks-sg in
 
 
+def test_an_api_without_db_host_has_no_writer_and_aurora_is_still_held_closed() -> None:
+    def edit(doc: Doc) -> None:
+        (container,) = _props(doc, "ApiTaskDefinition")["ContainerDefinitions"]
+        container["Environment"] = [e for e in container["Environment"] if e["Name"] != "DB_HOST"]
+
+    verdicts = flows.prove(_broken("prod", "compute", edit), _rendered()[1])
+    (v,) = [v for v in verdicts if not v.holds]
+    assert (v.env, v.flow, v.reason) == (
+        "prod",
+        "NL-to-SQL API → Aurora writer (DB_HOST)",
+        "the API's containers have no DB_HOST",
+    )
+    assert {"internet → Aurora", "Aurora → anywhere"} <= {x.flow for x in verdicts if x.env == "prod"}
+
+
 def test_an_interface_endpoint_that_lets_nothing_in_is_named() -> None:
     """With an endpoint (private DNS on), the API name resolves to it: its group must let the tasks in."""
     broken = _failures(

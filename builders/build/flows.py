@@ -197,6 +197,31 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Span:
+    """The packets of a flow: one TCP port for a required flow, everything for a forbidden one."""
+
+    protocol: str  # tcp, or -1 for any
+    ports: tuple[int, int]
+
+    def meets(self, *rules: Rule | None) -> bool:
+        """Whether some packet of this span is allowed by every one of `rules` (None: no rule to pass)."""
+        protocols = {self.protocol, *(r.protocol for r in rules if r)} - {"-1"}
+        low = max([self.ports[0], *(r.ports[0] for r in rules if r)])
+        high = min([self.ports[1], *(r.ports[1] for r in rules if r)])
+        return len(protocols) <= 1 and low <= high
+
+    def __str__(self) -> str:
+        return "any traffic" if self.protocol == "-1" else f"{self.ports[0]}/{self.protocol}"
+
+
+ANY = Span("-1", ALL_PORTS)
+
+
+def tcp(port: int) -> Span:
+    return Span("tcp", (port, port))
+
+
+@dataclass(frozen=True)
 class Node:
     """One end of a flow: its security groups and its addresses (its subnets' CIDRs)."""
 
@@ -432,31 +457,6 @@ class _World:
         return ", ".join(self.label(g) for g in node.groups) or node.label
 
 
-@dataclass(frozen=True)
-class Span:
-    """The packets of a flow: one TCP port for a required flow, everything for a forbidden one."""
-
-    protocol: str  # tcp, or -1 for any
-    ports: tuple[int, int]
-
-    def meets(self, *rules: Rule | None) -> bool:
-        """Whether some packet of this span is allowed by every one of `rules` (None: no rule to pass)."""
-        protocols = {self.protocol, *(r.protocol for r in rules if r)} - {"-1"}
-        low = max([self.ports[0], *(r.ports[0] for r in rules if r)])
-        high = min([self.ports[1], *(r.ports[1] for r in rules if r)])
-        return len(protocols) <= 1 and low <= high
-
-    def __str__(self) -> str:
-        return "any traffic" if self.protocol == "-1" else f"{self.ports[0]}/{self.protocol}"
-
-
-ANY = Span("-1", ALL_PORTS)
-
-
-def tcp(port: int) -> Span:
-    return Span("tcp", (port, port))
-
-
 def _joined(paths: Iterable[str]) -> str:
     """'via NAT gateways NatGatewayA, NatGatewayB' from one path per subnet, in the order first seen."""
     kinds: dict[str, list[str]] = {}
@@ -502,6 +502,10 @@ class _Proof:
     def _verdict(self, flow: str, span: Span, required: bool, possible: bool, path: str, reason: str = "") -> None:
         port = "any" if span.protocol == "-1" else str(span)
         self.verdicts.append(Verdict(self.env, flow, port, required, possible, path, reason))
+
+    def impossible(self, flow: str, span: Span, why: str) -> None:
+        """A required flow that fails before any security group is read: a part of it is missing."""
+        self._verdict(flow, span, True, False, "impossible", why)
 
     def require(self, flow: str, src: Node, dst: Node, span: Span, path: str, why: str = "") -> None:
         """A flow that must be possible: `path` is how routing gets there, `why` what stops it before the groups."""
@@ -581,17 +585,22 @@ class _Proof:
                 target = next(iter(self.r.refs(target.module, props(doc).get("DBClusterIdentifier"))), target)
                 doc = self.r.resource(target)
             if doc["Type"] == "AWS::RDS::DBCluster":
-                cp = props(doc)
-                groups = self.r.refs(target.module, cp.get("VpcSecurityGroupIds"))
-                subnets = [
-                    s
-                    for g in self.r.refs(target.module, cp.get("DBSubnetGroupName"), "AWS::RDS::DBSubnetGroup")
-                    for s in self.r.refs(g.module, props(self.r.resource(g)).get("SubnetIds"))
-                ]
-                if int(cp.get("Port", POSTGRES)) != POSTGRES:
-                    return f"{target.logical_id} listens on {cp['Port']}, not {POSTGRES}"
-                return target, self.w.node("Aurora", groups, subnets)
+                port = props(doc).get("Port", POSTGRES)
+                if int(port) != POSTGRES:
+                    return f"{target.logical_id} listens on {port}, not {POSTGRES}"
+                return target, self._cluster(target)
         return f"the API's {variable} names no Aurora cluster of these stacks"
+
+    def _cluster(self, cluster: Res) -> Node:
+        """A DB cluster as a flow's end: its security groups, and the subnets of its subnet group."""
+        p = props(self.r.resource(cluster))
+        groups = self.r.refs(cluster.module, p.get("VpcSecurityGroupIds"))
+        subnets = [
+            s
+            for g in self.r.refs(cluster.module, p.get("DBSubnetGroupName"), "AWS::RDS::DBSubnetGroup")
+            for s in self.r.refs(g.module, props(self.r.resource(g)).get("SubnetIds"))
+        ]
+        return self.w.node("Aurora", groups, subnets)
 
     def _aws_api(self, src: Node, service: str, public_ip: bool) -> tuple[Node, str, str]:
         """Where a call to an AWS API goes from `src`: (destination, path, what stops it)."""
@@ -644,7 +653,7 @@ class _Proof:
         flow = "internet → ALB"
         listening = "HTTPS" if self.entry == HTTPS else "plain HTTP: no certificate"
         if self.lb is None or listener is None:
-            self.require(flow, self.internet, alb, tcp(self.entry), "", f"the ALB has no listener on {self.entry}")
+            self.impossible(flow, tcp(self.entry), f"the ALB has no listener on {self.entry}")
         else:
             why = "" if self.lb[1].get("Scheme") == "internet-facing" else "the ALB is not internet-facing"
             paths = []
@@ -668,7 +677,7 @@ class _Proof:
             flow = f"ALB → {svc.label}"
             found = self.services[svc.key]
             if found is None:
-                self.require(flow, alb, alb, tcp(svc.port), "", f"no ECS service {logical_id(svc.key)}Service")
+                self.impossible(flow, tcp(svc.port), f"no ECS service {logical_id(svc.key)}Service")
                 continue
             res, p, node = found
             registered = {
@@ -691,7 +700,7 @@ class _Proof:
         api, ui = self.services[API.key], self.services[UI.key]
         flow = f"{UI.label} → {API.label} (Service Connect)"
         if api is None or ui is None:
-            self.require(flow, self.internet, self.internet, tcp(API.port), "", "the API or UI service is missing")
+            self.impossible(flow, tcp(API.port), "the API or UI service is missing")
         else:
             why = self._service_connect(api, ui)
             path, not_local = self.w.local(ui[2], api[2])
@@ -699,11 +708,11 @@ class _Proof:
         for role, variable in DATABASE_HOSTS:
             flow = f"{API.label} → Aurora {role} ({variable})"
             target = self._aurora(api, variable) if api else "there is no API service"
-            if isinstance(target, str):
-                self.require(flow, self.internet, self.internet, tcp(POSTGRES), "", target)
+            if api is None or isinstance(target, str):
+                self.impossible(flow, tcp(POSTGRES), str(target))
                 continue
-            path, why = self.w.local(api[2], target[1]) if api else ("", "")
-            self.require(flow, api[2] if api else self.internet, target[1], tcp(POSTGRES), path, why)
+            path, why = self.w.local(api[2], target[1])
+            self.require(flow, api[2], target[1], tcp(POSTGRES), path, why)
 
     def _service_connect(self, api: tuple[Res, Doc, Node], ui: tuple[Res, Doc, Node]) -> str:
         """What keeps the UI from calling the API by its Service Connect name ('' when nothing does)."""
@@ -747,19 +756,12 @@ class _Proof:
             flow = f"{what} → {api}"
             found = self.r.all(type_)
             if not found:
-                self._verdict(flow, tcp(HTTPS), True, False, "impossible", f"no {type_} resource")
+                self.impossible(flow, tcp(HTTPS), f"no {type_} resource")
                 continue
             res, p = found[0]
             functions = self.r.refs(res.module, p.get("ServiceToken"), "AWS::Lambda::Function")
             if not functions:
-                self._verdict(
-                    flow,
-                    tcp(HTTPS),
-                    True,
-                    False,
-                    "impossible",
-                    f"{res.logical_id}'s ServiceToken is no function of these stacks",
-                )
+                self.impossible(flow, tcp(HTTPS), f"{res.logical_id}'s ServiceToken is no function of these stacks")
                 continue
             function = functions[0]
             vpc = props(self.r.resource(function)).get("VpcConfig")
@@ -780,11 +782,11 @@ class _Proof:
             found = self.services[svc.key]
             if found is not None:
                 self.forbid(f"internet → {svc.label} tasks", self.internet, found[2])
-        api = self.services[API.key]
-        target = self._aurora(api, DATABASE_HOSTS[0][1]) if api else "no API"
-        if isinstance(target, str):
-            return  # the required API → Aurora flow already fails, naming why
-        aurora = target[1]
+        for cluster, _ in self.r.all("AWS::RDS::DBCluster"):
+            self._forbidden_for(self._cluster(cluster), tasks)
+
+    def _forbidden_for(self, aurora: Node, tasks: set[tuple[str, str]]) -> None:
+        """Nothing reaches Aurora but the tasks, Aurora reaches nothing, and its subnets have no way out."""
         vpc = self.w.vpc_cidrs()
         self.forbid("internet → Aurora", self.internet, aurora)
         for group in self.w.groups:
@@ -810,8 +812,8 @@ class _Proof:
                 continue  # the VPC's main route table: the local route only, nothing in these stacks adds to it
             tables.append(table.logical_id)
             for route, p in self.w.routes.get(table.key, []):
-                cidr = p.get("DestinationCidrBlock")
-                if cidr and not any(ipaddress.IPv4Network(cidr).subnet_of(n) for n in PRIVATE):
+                cidr = p.get("DestinationCidrBlock") or p.get("DestinationIpv6CidrBlock")
+                if cidr and (":" in cidr or not any(ipaddress.IPv4Network(cidr).subnet_of(n) for n in PRIVATE)):
                     why = f"{route.logical_id} in {table.logical_id} sends {cidr} out of the VPC"
                     self._verdict(flow, ANY, False, True, "possible", why)
                     return
