@@ -516,7 +516,7 @@ def _summary(
     seconds = time.perf_counter() - started
     lines.append(
         f"built {', '.join(envs)} in {seconds:.1f}s, lint clean ({len(linted)} linted, {cached} cached), "
-        f"within limits; {changed}"
+        f"within limits, network flows proven; {changed}"
     )
     return lines + [f"  {path}" for path in touched]
 
