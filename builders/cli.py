@@ -2,7 +2,7 @@
 
 Order matters for the promise that a failed build writes nothing: load and
 validate every params file, render every template, lint all of them, check
-the limits, and only then write. Problems the user can fix are BuildErrors:
+the limits and the network flows, and only then write. Problems the user can fix are BuildErrors:
 printed as a paragraph, no traceback, non-zero exit.
 
 Speed: cfn-lint runs only for templates whose verdict is not in the lint
@@ -97,6 +97,7 @@ def run(
             linting.check(artifacts, out_dir)
         linted = linting.linted
         _limits(artifacts)
+        _flows(artifacts, configs)
         docs = _docs(docs_root, configs, artifacts, all_envs)
         todo = output.plan(out_dir, artifacts, all_envs, owned)
         changes = docs_output.doc_changes(*docs) if docs else []  # lays out stale diagrams before anything is written
@@ -458,6 +459,13 @@ def _limits(artifacts: list[Artifact]) -> None:
         raise BuildError("over a CloudFormation limit; nothing was written:\n" + "\n".join(f"  {p}" for p in problems))
 
 
+def _flows(artifacts: list[Artifact], configs: dict[str, EnvConfig]) -> None:
+    """Fail the build when a flow the app needs is impossible or one the design forbids is possible."""
+    from builders.build import flows
+
+    flows.check(flows.prove(artifacts, configs))
+
+
 def _rows(artifacts: list[Artifact]) -> list[buildstamp.Row]:
     return [
         buildstamp.Row(a.usage.path, a.usage.resources, a.usage.outputs, a.usage.size)
@@ -508,7 +516,7 @@ def _summary(
     seconds = time.perf_counter() - started
     lines.append(
         f"built {', '.join(envs)} in {seconds:.1f}s, lint clean ({len(linted)} linted, {cached} cached), "
-        f"within limits; {changed}"
+        f"within limits, network flows proven; {changed}"
     )
     return lines + [f"  {path}" for path in touched]
 

@@ -526,6 +526,34 @@ def security_groups(sources: Sources) -> str:
     return _table(["group", "purpose", "inbound", "outbound"], rows)
 
 
+# --- network flows ---------------------------------------------------------------------------------------------
+
+
+def flows(sources: Sources) -> str:
+    """The build's proof of the network flows (builders/build/flows.py): a row per flow, a column per environment."""
+    from builders.build import flows as proof
+
+    envs = sources.envs
+    cells: dict[tuple[str, bool], dict[str, tuple[str, str]]] = {}
+    verdicts = proof.prove(sources.artifacts, sources.configs)
+    for v in verdicts:
+        text = f"possible, {v.path}" if v.possible else f"impossible: {v.reason or v.path}"
+        cells.setdefault((v.flow, v.required), {})[v.env] = (v.port, text if v.holds else f"**DOES NOT HOLD**: {text}")
+    # Rows in the order of the environment with the most flows (a group only some have sits where it would).
+    longest = max(([(v.flow, v.required) for v in verdicts if v.env == env] for env in envs), key=len, default=[])
+    rank = {flow: i for i, flow in enumerate(longest)}
+    rows = []
+    for (flow, required), found in sorted(cells.items(), key=lambda kv: rank.get(kv[0], len(rank))):
+        ports: dict[str, list[str]] = {}
+        for env in envs:
+            if env in found:
+                ports.setdefault(found[env][0], []).append(env)
+        port = ", ".join(p if len(ports) == 1 else f"{p} ({', '.join(e)})" for p, e in ports.items())
+        must = "required" if required else "forbidden"
+        rows.append([flow, port, must, *(found[env][1] if env in found else "—" for env in envs)])
+    return _table(["flow", "port", "must be", *envs], rows)
+
+
 # --- outputs ----------------------------------------------------------------------------------------------------
 
 
@@ -568,6 +596,7 @@ SECTIONS: dict[str, Callable[[Sources], str]] = {
     "architecture": architecture,
     "environments": environments,
     "security-groups": security_groups,
+    "flows": flows,
     "outputs": outputs,
     "costs": costs,
 }
