@@ -102,6 +102,12 @@ class FlowLogs(_Model):
     _check_retention = field_validator("retention_days")(_retention)
 
 
+# The interface endpoints the tasks need when no NAT gateway takes them to AWS's public endpoints: image
+# manifests and pulls, their logs, Bedrock (S3 comes through its gateway endpoint). The build's flow proof
+# (builders/build/flows.py AWS_SERVICES) finds the same; a test holds the two lists together.
+NAT_FREE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "bedrock-runtime")
+
+
 class VpcEndpoints(_Model):
     """PrivateLink endpoints, so AWS API traffic from private subnets skips the NAT."""
 
@@ -559,6 +565,24 @@ def cross_checks(cfg: EnvConfig) -> list[Problem]:
                 "subnets cannot reach ECR, CloudWatch Logs or Secrets Manager; allowed: single, per_az",
             )
         )
+    if net.nat_gateways == "none" and net.vpc_endpoints.enabled:
+        missing = [s for s in NAT_FREE_ENDPOINTS if s not in net.vpc_endpoints.interface_services]
+        if missing:
+            problems.append(
+                (
+                    "network.vpc_endpoints.interface_services",
+                    f"without NAT gateways the tasks reach AWS only through endpoints, and {', '.join(missing)} "
+                    f"{'is' if len(missing) == 1 else 'are'} missing (needed: {', '.join(NAT_FREE_ENDPOINTS)})",
+                )
+            )
+        if not net.vpc_endpoints.s3_gateway:
+            problems.append(
+                (
+                    "network.vpc_endpoints.s3_gateway",
+                    "without NAT gateways it must be true: ECR serves image layers from S3, and the API reads the "
+                    "data lake",
+                )
+            )
     problems += _check_vpc_and_subnets(net)
     problems += _check_database(cfg)
     problems += _check_compute(cfg.compute)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import subprocess
+import sys
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from builders import params
 from builders.build import flows, pipeline
@@ -19,7 +20,7 @@ from builders.build.pipeline import Artifact
 from builders.config import EnvConfig
 from builders.docs import readme
 from builders.errors import BuildError
-from tests.conftest import ENVS, PARAMS, REPO, run_build, tree_digest
+from tests.conftest import ENVS, PARAMS, REPO, scratch_repo, tree_digest
 
 Doc = dict[str, Any]
 
@@ -94,7 +95,7 @@ def test_the_port_served_to_the_internet_follows_tls() -> None:
 
 
 def test_paths_follow_each_environment_s_endpoints_and_nat_gateways() -> None:
-    """Dev has no endpoints (everything through its one NAT); staging and prod reach ECR, Logs and Secrets Manager
+    """Dev has no endpoints (everything through its one NAT); staging and prod reach ECR and Logs
     through interface endpoints and S3 through the gateway endpoint; Bedrock has no endpoint anywhere."""
     artifacts, configs = _rendered()
     path = {(v.env, v.flow): v.path for v in flows.prove(artifacts, configs)}
@@ -254,7 +255,6 @@ def test_without_its_nat_route_dev_s_tasks_reach_no_aws_api() -> None:
         "tasks (API, UI) → ECR registry (image pulls)",
         "tasks (API, UI) → S3 (image layers, the data lake)",
         "tasks (API, UI) → CloudWatch Logs",
-        "tasks (API) → Secrets Manager (the DB secret)",
         "tasks (API) → Bedrock",
     }
     for v in broken:
@@ -262,7 +262,7 @@ def test_without_its_nat_route_dev_s_tasks_reach_no_aws_api() -> None:
 
 
 def test_without_its_nat_route_staging_loses_only_bedrock() -> None:
-    """Staging's endpoints still carry ECR, Logs, Secrets Manager and S3; Bedrock has only the NAT."""
+    """Staging's endpoints still carry ECR, Logs and S3; Bedrock has only the NAT."""
 
     def edit(doc: Doc) -> None:
         del doc["Resources"]["PrivateBDefaultRoute"]
@@ -362,7 +362,6 @@ def test_an_interface_endpoint_that_lets_nothing_in_is_named() -> None:
         "tasks (API, UI) → ECR API (image manifests)",
         "tasks (API, UI) → ECR registry (image pulls)",
         "tasks (API, UI) → CloudWatch Logs",
-        "tasks (API) → Secrets Manager (the DB secret)",
     }
     assert all(
         "no ingress rule of vpc-endpoints-sg (VpcEndpointsSecurityGroup) allows 443/tcp" in x.reason for x in broken
@@ -376,13 +375,17 @@ def test_a_custom_resource_function_put_in_the_database_subnets_has_no_way_to_it
             "SecurityGroupIds": [{"Ref": "AuroraSecurityGroupId"}],
         }
 
-    (v,) = _failures(_broken("prod", "database", edit))
-    assert v.flow == "pgvector custom resource → RDS Data API"
-    assert "no route to 0.0.0.0/0 in DatabaseRouteTable (the route table of DatabaseSubnetA)" in v.reason
+    broken = _failures(_broken("prod", "database", edit))  # both set-up SQL resources run on that function
+    assert {v.flow for v in broken} == {
+        "pgvector custom resource → RDS Data API",
+        "database-roles custom resource → RDS Data API",
+    }
+    assert all("no route to 0.0.0.0/0 in DatabaseRouteTable (the route table of DatabaseSubnetA)" in v.reason
+               for v in broken)  # fmt: skip
 
 
 def test_no_nat_and_a_bedrock_endpoint_puts_bedrock_through_the_endpoint() -> None:
-    """What the e2e test below refuses becomes possible with the endpoint it lacks."""
+    """Without NAT gateways Bedrock is reached through its endpoint (the params loader insists on it)."""
     cfg = params.load(PARAMS / "prod.yaml")
     endpoints = cfg.network.vpc_endpoints.model_copy(
         update={"interface_services": (*cfg.network.vpc_endpoints.interface_services, "bedrock-runtime")}
@@ -397,22 +400,31 @@ def test_no_nat_and_a_bedrock_endpoint_puts_bedrock_through_the_endpoint() -> No
 # --- end to end, and the README ----------------------------------------------------------------------------------
 
 
-def test_a_build_without_a_way_to_bedrock_fails_and_writes_nothing(tmp_path: Path, committed_copy: Path) -> None:
-    """A params file the loader accepts (no NAT, but endpoints) leaves the API no way to Bedrock, which has no
-    endpoint there: build.py exits 1 with the flow and the route table named, and writes nothing."""
-    doc = yaml.safe_load((PARAMS / "prod.yaml").read_text())
-    doc["network"]["nat_gateways"] = "none"
-    (tmp_path / "prod.yaml").write_text(yaml.safe_dump(doc))
-    before = tree_digest(committed_copy)
-    result = run_build("prod", "--params-dir", tmp_path, "--out", committed_copy)
+def test_a_builder_that_drops_a_rule_fails_the_build_and_writes_nothing(tmp_path: Path) -> None:
+    """A developer's slip, end to end: a copy of the project whose network builder lost the tasks' egress to
+    Aurora. build.py exits 1 naming the flow and the group whose egress lacks it, and writes nothing."""
+    import shutil
+
+    repo = scratch_repo(tmp_path / "repo")
+    shutil.copytree(REPO / "builders", repo / "builders", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "build.py", repo / "build.py")
+    shutil.copy(REPO / ".cfnlintrc", repo / ".cfnlintrc")
+    network = repo / "builders" / "network.py"
+    rule = '    Rule("ecs", "out", 5432, "aurora", "to Aurora PostgreSQL"),\n'
+    text = network.read_text()
+    assert rule in text
+    network.write_text(text.replace(rule, ""))
+    before = tree_digest(repo / "templates")
+    result = subprocess.run(
+        [sys.executable, str(repo / "build.py"), "prod", "--params-dir", repo / "params", "--out", repo / "templates"],
+        cwd=repo, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr + result.stdout
-    assert "error: 1 network flow(s) do not hold; nothing was written:" in result.stderr
-    assert (
-        "prod: tasks (API) → Bedrock (443/tcp) must be possible but is not: NL-to-SQL API tasks: "
-        "no route to 0.0.0.0/0 in PrivateARouteTable (the route table of PrivateSubnetA)"
-    ) in result.stderr
-    assert tree_digest(committed_copy) == before
+    assert "network flow(s) do not hold; nothing was written:" in result.stderr
+    lines = [line for line in result.stderr.splitlines() if "prod: NL-to-SQL API → Aurora writer (DB_HOST)" in line]
+    assert lines and "must be possible but is not" in lines[0] and "egress" in lines[0], result.stderr
+    assert tree_digest(repo / "templates") == before
 
 
 def test_the_readme_flows_section_is_current() -> None:
@@ -426,3 +438,11 @@ def test_the_readme_flows_section_is_current() -> None:
     section = readme.flows(readme.Sources(configs, artifacts))
     for v in flows.prove(artifacts, configs):
         assert f"| {v.flow} |" in section
+
+
+def test_the_params_rule_for_no_nat_gateways_names_the_endpoints_the_proof_needs() -> None:
+    """The loader refuses nat_gateways: none without these endpoints (exit 2, at the key), before the proof
+    would refuse the build (exit 1): both lists name the same AWS APIs."""
+    from builders.config import NAT_FREE_ENDPOINTS
+
+    assert {name for name, _, _ in flows.AWS_SERVICES} - {"s3"} == set(NAT_FREE_ENDPOINTS)

@@ -468,18 +468,19 @@ def _joined(paths: Iterable[str]) -> str:
 
 # --- the flows --------------------------------------------------------------------------------------------------
 
-# The AWS APIs the tasks call, by VPC endpoint service name: (what for, which services call it).
+# The AWS APIs the tasks call, by VPC endpoint service name: (what for, which services call it). Not Secrets
+# Manager: no task gets a secret (the API logs in to Aurora with IAM tokens, README "Database access").
 AWS_SERVICES: tuple[tuple[str, str, tuple[AppService, ...]], ...] = (
     ("ecr.api", "ECR API (image manifests)", SERVICES),
     ("ecr.dkr", "ECR registry (image pulls)", SERVICES),
     ("s3", "S3 (image layers, the data lake)", SERVICES),
     ("logs", "CloudWatch Logs", SERVICES),
-    ("secretsmanager", "Secrets Manager (the DB secret)", (API,)),
     ("bedrock-runtime", "Bedrock", (API,)),
 )
 # Custom resources whose functions call an AWS API: (resource type, what, endpoint service, API).
 CUSTOM_RESOURCES: tuple[tuple[str, str, str, str], ...] = (
     ("Custom::PgVector", "pgvector custom resource", "rds-data", "RDS Data API"),
+    ("Custom::DatabaseRoles", "database-roles custom resource", "rds-data", "RDS Data API"),
     ("Custom::RestrictDefaultSecurityGroup", "default-SG custom resource", "ec2", "EC2 API"),
 )
 # The API's environment variables that name Aurora's endpoints.
