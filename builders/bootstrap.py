@@ -11,6 +11,13 @@ the repositories belong to the account and region, not to an environment
 immutable, so a tag names exactly one image everywhere it is deployed. The
 repositories are retained: deleting the stack must not delete the images a
 running service pulls.
+
+It also holds the permissions boundary (`nlsql-permissions-boundary-<region>`)
+that every role of the app stacks carries and that the CloudFormation
+execution role of templates/github-oidc.yaml may create roles only with. It
+lives here because every deploy needs this stack, with or without GitHub
+Actions; the execution role may not change it, so a change to the boundary
+is deployed by an administrator (README "Permissions boundary").
 """
 
 from __future__ import annotations
@@ -18,12 +25,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from troposphere import GetAtt, Output, Ref, Template, ecr, s3
+from troposphere import GetAtt, Output, Ref, Template, ecr, iam, s3
 
 from builders import iam as policies
 from builders import shared
 from builders.app import SERVICES
-from builders.naming import description, logical_id, repository
+from builders.naming import PROJECT, description, logical_id, repository
 from builders.policies import protect
 from builders.scanners import skip
 from builders.tags import tags
@@ -32,6 +39,7 @@ FILENAME = "bootstrap.yaml"
 MODULE = "bootstrap"
 STACK_NAME = "nlsql-bootstrap"
 OUT_ARTIFACTS_BUCKET = "ArtifactsBucketName"
+OUT_BOUNDARY = "PermissionsBoundaryArn"
 ARTIFACT_DAYS = 90  # templates are read only while a change set is made
 
 # Untagged layers go after a week; of tagged images the newest 200 stay, which
@@ -77,8 +85,13 @@ def output_name(service: str) -> str:
 def build() -> Template:
     """The bootstrap template: one ECR repository per app image."""
     scope = _Account()
-    t = Template(Description=description(scope, "account bootstrap: deploy artifacts bucket, ECR repositories"))
+    t = Template(
+        Description=description(
+            scope, "account bootstrap: deploy artifacts bucket, ECR repositories, permissions boundary"
+        )
+    )
     _add_artifacts_bucket(t, scope)
+    _add_permissions_boundary(t)
     for service in (svc.key for svc in SERVICES):
         repo = t.add_resource(
             skip(
@@ -140,3 +153,18 @@ def _add_artifacts_bucket(t: Template, scope: _Account) -> None:
         )
     )
     t.add_output(Output(OUT_ARTIFACTS_BUCKET, Description="Where deploys upload templates", Value=Ref(bucket)))
+
+
+def _add_permissions_boundary(t: Template) -> None:
+    """The boundary every role of the app stacks carries: the most any of them may do (builders/iam.py)."""
+    boundary = t.add_resource(
+        iam.ManagedPolicy(
+            "PermissionsBoundary",
+            ManagedPolicyName=policies.boundary_name(PROJECT),
+            Description="The most any role of the nlsql stacks may do; changed only by an administrator",
+            PolicyDocument=policies.permissions_boundary(PROJECT),
+        )
+    )
+    t.add_output(
+        Output(OUT_BOUNDARY, Description="The permissions boundary of the app stacks' roles", Value=Ref(boundary))
+    )

@@ -291,6 +291,11 @@ class DatabaseAccess(_Model):
         why = dbnames.reserved(value)
         if why:
             raise ValueError(why)
+        if not value.startswith(dbnames.APP_USER_PREFIX) or value == dbnames.APP_USER_PREFIX:
+            raise ValueError(
+                f"{value!r} must start with {dbnames.APP_USER_PREFIX!r}: the permissions boundary lets the tasks log "
+                f'in only as such users (README "Permissions boundary"), e.g. {dbnames.APP_USER_PREFIX}reader'
+            )
         return value
 
     _check_app_schema = field_validator("app_schema")(_schema_name)

@@ -38,3 +38,8 @@ def reserved(name: str) -> str | None:
     if name in WELL_KNOWN:
         return f"{name!r} is the best-known superuser name, the first one attackers try; choose another"
     return None
+
+
+# The app's own database users start with this, and the permissions boundary lets a role log in (rds-db:connect)
+# only as such a user: a task can never be given a login as the master user or any other role of the cluster.
+APP_USER_PREFIX = "nlsql_"

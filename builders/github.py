@@ -13,6 +13,25 @@ CloudFormation can assume. That is the split AWS CDK's bootstrap makes
 Deployed once per account and region with the AWS CLI (README); an account
 that already has GitHub's OIDC provider passes its ARN instead of creating a
 second one, which IAM would refuse.
+
+The permissions boundary. Every role the execution role creates must carry
+the project's boundary (`iam:PermissionsBoundary` on each role write that
+grants), so a template that asks a role for more than the app needs fails
+to deploy instead of widening it. Decision: the boundary is a customer
+managed policy with a fixed name, `nlsql-permissions-boundary-<region>`, in
+the bootstrap stack (builders/bootstrap.py), not here:
+- every deploy needs the bootstrap stack (by hand, with the AWS CLI, or
+  through CI), and the app roles name the boundary's ARN; a role whose
+  boundary does not exist cannot be created, so it must live where every
+  deploy finds it, including deploys that never use this stack;
+- the execution role may not create, change or delete it (nor remove a
+  role's boundary, nor touch the roles of this stack): the boundary is what
+  caps the execution role, so only an administrator changes it, by
+  deploying the bootstrap stack with their own credentials, as with AWS
+  CDK's bootstrap. A CI deploy can still update the rest of the bootstrap
+  stack; one that changes the boundary fails and rolls back.
+So the bootstrap stack is created by an administrator before the first CI
+deploy (README "GitHub Actions"); the deploy role alone cannot make it.
 """
 
 from __future__ import annotations
@@ -54,10 +73,20 @@ GITHUB_ENVIRONMENTS = ("dev", "staging", "prod")
 HANDLED_APART = {"IAM", "CloudFormation", "SSM"}  # roles by name, nested stacks by name, parameter types
 
 
+# The labels of this stack's roles (names `<label>-nlsql-<region>`).
+ROLE_LABELS = ("cfn-exec", "github-plan", "github-deploy")
+
+
 def _role_name(label: str) -> Sub:
     """Role names are global to the account while this stack is per region, hence the region; they do not
     start with the project's prefix, so the execution role (which manages `nlsql-*` roles) cannot touch them."""
+    assert label in ROLE_LABELS, label
     return Sub(f"{label}-{PROJECT}-${{AWS::Region}}")
+
+
+def _own_roles() -> list[Sub]:
+    """This stack's roles in every region: the execution role is denied all of IAM on them, itself included."""
+    return [Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{label}-{PROJECT}-*") for label in ROLE_LABELS]
 
 
 @dataclass(frozen=True)
@@ -104,7 +133,8 @@ def build() -> Template:
             AssumeRolePolicyDocument=policies.service_trust("cloudformation.amazonaws.com"),
             Policies=[
                 iam.Policy(
-                    PolicyName="deploy-the-stacks", PolicyDocument=policies.cloudformation_execution(PROJECT, services)
+                    PolicyName="deploy-the-stacks",
+                    PolicyDocument=policies.cloudformation_execution(PROJECT, services, _own_roles()),
                 )
             ],
             Tags=tags(scope, MODULE, f"{PROJECT}-cfn-execution"),

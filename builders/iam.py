@@ -28,6 +28,7 @@ from awacs.aws import (
 from troposphere import AWS_ACCOUNT_ID, AWSHelperFn, GetAtt, Join, Ref, Sub
 from troposphere.s3 import Bucket
 
+from builders import dbnames
 from builders.regions import profile_model
 
 VERSION = "2012-10-17"
@@ -434,14 +435,28 @@ def _stack_arns(prefix: str) -> list[Sub]:
 
 
 def github_plan(prefix: str, artifacts_bucket: AWSHelperFn, execution_role_arn: AWSHelperFn) -> PolicyDocument:
-    """A pull request's plan: upload the templates, make and read change sets of this project's stacks."""
-    return _document(*_plan_statements(prefix, artifacts_bucket, execution_role_arn))
+    """A pull request's plan: upload the templates, make, read and delete change sets of this project's stacks.
+
+    It changes nothing deployed: it cannot execute a change set, and it cannot pass the execution role, so a
+    plan's change set is made without --role-arn (CloudFormation then uses the role the stack already has; a
+    planned CREATE is for review only). Its only writes are change sets and the uploaded templates
+    (tests/test_boundary.py holds it to that with the IAM reference's access levels).
+    """
+    del execution_role_arn  # the plan never hands it to CloudFormation
+    return _document(*_plan_statements(prefix, artifacts_bucket))
 
 
 def github_deploy(prefix: str, artifacts_bucket: AWSHelperFn, execution_role_arn: AWSHelperFn) -> PolicyDocument:
     """A deploy: what a plan may do, and execute the change set; resources are made by the execution role."""
     return _document(
-        *_plan_statements(prefix, artifacts_bucket, execution_role_arn),
+        *_plan_statements(prefix, artifacts_bucket),
+        Statement(
+            Sid="HandTheExecutionRoleToCloudFormation",
+            Effect=Allow,
+            Action=[iam.PassRole],
+            Resource=[execution_role_arn],
+            Condition=Condition(StringEquals("iam:PassedToService", "cloudformation.amazonaws.com")),
+        ),
         Statement(
             Sid="ExecuteAndProtect",
             Effect=Allow,
@@ -456,7 +471,7 @@ def github_deploy(prefix: str, artifacts_bucket: AWSHelperFn, execution_role_arn
     )
 
 
-def _plan_statements(prefix: str, artifacts_bucket: AWSHelperFn, execution_role_arn: AWSHelperFn) -> list[Statement]:
+def _plan_statements(prefix: str, artifacts_bucket: AWSHelperFn) -> list[Statement]:
     bucket_arn = Sub("arn:${AWS::Partition}:s3:::${Bucket}", Bucket=artifacts_bucket)
     objects_arn = Sub("arn:${AWS::Partition}:s3:::${Bucket}/templates/*", Bucket=artifacts_bucket)
     return [
@@ -483,18 +498,136 @@ def _plan_statements(prefix: str, artifacts_bucket: AWSHelperFn, execution_role_
             Action=[ssm.GetParameters],
             Resource=[Sub(f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter/{prefix}/*")],
         ),
-        Statement(
-            Sid="HandTheExecutionRoleToCloudFormation",
-            Effect=Allow,
-            Action=[iam.PassRole],
-            Resource=[execution_role_arn],
-            Condition=Condition(StringEquals("iam:PassedToService", "cloudformation.amazonaws.com")),
-        ),
     ]
 
 
+# --- the permissions boundary of every role the stacks make --------------------------------------
+
+
+def boundary_name(prefix: str) -> Sub:
+    """The boundary policy's name: fixed, so every template can name it, and with the region, because IAM names
+    are global to the account while the bootstrap stack that holds it is one per region."""
+    return Sub(f"{prefix}-permissions-boundary-${{AWS::Region}}")
+
+
+_POLICY_ARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/"
+
+
+def boundary_arn(prefix: str) -> Sub:
+    """The ARN the app stacks' roles carry as their PermissionsBoundary, and the execution role insists on."""
+    return Sub(f"{_POLICY_ARN}{prefix}-permissions-boundary-${{AWS::Region}}")
+
+
+def _any_boundary_arn(prefix: str) -> Sub:
+    """The boundary of every region of the account: none of them may be changed by the execution role."""
+    return Sub(f"{_POLICY_ARN}{prefix}-permissions-boundary-*")
+
+
+def permissions_boundary(prefix: str) -> PolicyDocument:
+    """The most any role of the app stacks may ever do: the union of what their policies grant, a little wider.
+
+    A boundary grants nothing; it caps. A role that the execution role makes
+    (and so a role that a changed template asks for) can do only what both its
+    own policy and this allow. Every statement here is one the app's roles
+    use (the task execution role, the API's task role, the pgvector and
+    default-security-group functions, flow logs, Enhanced Monitoring), with
+    the project's names in place of one environment's: tests/test_boundary.py
+    fails when a role of a generated template asks for anything outside it,
+    and when this holds an IAM, STS, Organizations or Account action. A role
+    that needs more is a change to this document, which only an administrator
+    deploys (README "Permissions boundary").
+    """
+
+    def arn(service: str, rest: str) -> Sub:
+        return Sub(f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{rest}")
+
+    log_groups = arn("logs", "log-group:*")
+    return _document(
+        Statement(
+            Sid="PullTheAppImages",
+            Effect=Allow,
+            Action=[ecr.BatchCheckLayerAvailability, ecr.GetDownloadUrlForLayer, ecr.BatchGetImage],
+            Resource=[repository_arn(f"{prefix}/*")],
+        ),
+        # ecr:GetAuthorizationToken and ec2:DescribeSecurityGroups take no resource: "*" is the only value.
+        Statement(Sid="LogInToEcr", Effect=Allow, Action=[ecr.GetAuthorizationToken], Resource=["*"]),
+        Statement(
+            Sid="WriteLogs",
+            Effect=Allow,
+            Action=[logs.CreateLogStream, logs.PutLogEvents, logs.DescribeLogStreams, logs.GetLogEvents],
+            Resource=[log_groups],
+        ),
+        Statement(
+            Sid="MakeTheEnhancedMonitoringLogGroup",
+            Effect=Allow,
+            Action=[logs.CreateLogGroup, logs.PutRetentionPolicy],
+            Resource=[arn("logs", "log-group:RDSOSMetrics")],
+        ),
+        Statement(
+            Sid="ReadTheDatabaseSecrets",
+            Effect=Allow,
+            Action=[secretsmanager.GetSecretValue],
+            Resource=[arn("secretsmanager", "secret:rds!*")],
+        ),
+        Statement(
+            Sid="DecryptOnlyThroughS3AndSecretsManager",
+            Effect=Allow,
+            Action=[kms.Decrypt],
+            Resource=[arn("kms", "key/*")],
+            Condition=Condition(
+                StringEquals(
+                    "kms:ViaService",
+                    [Sub("s3.${AWS::Region}.amazonaws.com"), Sub("secretsmanager.${AWS::Region}.amazonaws.com")],
+                )
+            ),
+        ),  # fmt: skip
+        Statement(
+            Sid="ListTheProjectsBuckets",
+            Effect=Allow,
+            Action=[s3.ListBucket],
+            Resource=[Sub(f"arn:${{AWS::Partition}}:s3:::{prefix}-*")],
+        ),
+        Statement(
+            Sid="ReadTheProjectsObjects",
+            Effect=Allow,
+            Action=[s3.GetObject],
+            Resource=[Sub(f"arn:${{AWS::Partition}}:s3:::{prefix}-*/*")],
+        ),
+        Statement(
+            Sid="InvokeBedrockModels",
+            Effect=Allow,
+            Action=INVOKE,
+            Resource=[
+                Sub("arn:${AWS::Partition}:bedrock:*::foundation-model/*"),
+                arn("bedrock", "inference-profile/*"),
+            ],
+        ),
+        Statement(
+            Sid="RunSqlThroughTheDataApi",
+            Effect=Allow,
+            Action=[rds_data.ExecuteStatement],
+            Resource=[arn("rds", "cluster:*")],
+        ),
+        Statement(
+            Sid="LogInToAuroraAsTheAppsDatabaseUsers",
+            Effect=Allow,
+            Action=[rds_db.connect],
+            Resource=[arn("rds-db", f"dbuser:cluster-*/{dbnames.APP_USER_PREFIX}*")],
+        ),
+        Statement(
+            Sid="EmptyTheDefaultSecurityGroup",
+            Effect=Allow,
+            Action=[ec2.RevokeSecurityGroupIngress, ec2.RevokeSecurityGroupEgress],
+            Resource=[arn("ec2", "security-group/*")],
+        ),
+        Statement(Sid="ReadSecurityGroups", Effect=Allow, Action=[ec2.DescribeSecurityGroups], Resource=["*"]),
+    )
+
+
+# --- the CloudFormation execution role ------------------------------------------------------
+
 # Services whose resources have names or tags of this project, so the execution role gets them only there.
-SCOPED_SERVICES = ("kms", "secretsmanager")
+SCOPED_SERVICES = ("kms", "secretsmanager", "s3")
 # What CloudFormation does to a key (AWS::KMS::Key) and, with the deployer's rights, for the resources it encrypts.
 KEY_ACTIONS = [
     kms.DescribeKey, kms.EnableKeyRotation, kms.DisableKeyRotation, kms.GetKeyRotationStatus, kms.GetKeyPolicy,
@@ -509,6 +642,37 @@ RDS_SECRET_ACTIONS = [
     secretsmanager.RotateSecret, secretsmanager.UpdateSecret, secretsmanager.PutSecretValue,
     secretsmanager.TagResource, secretsmanager.UntagResource,
 ]  # fmt: skip
+# What CloudFormation's AWS::S3::Bucket and AWS::S3::BucketPolicy handlers call on a bucket (their registry
+# schemas' handler permissions, less the names that are API operations rather than IAM actions, S3 Tables and the
+# replication role's PassRole): tests/test_boundary.py compares this with the schemas cfn-lint ships.
+S3_BUCKET_ACTIONS = [
+    s3.CreateBucket, s3.DeleteBucket, s3.ListBucket, s3.GetBucketAcl, s3.PutBucketAcl,
+    s3.GetBucketPolicy, s3.PutBucketPolicy, s3.DeleteBucketPolicy,
+    s3.GetBucketTagging, s3.PutBucketTagging, s3.TagResource, s3.UntagResource, s3.ListTagsForResource,
+    s3.GetBucketAbac, s3.PutBucketAbac,
+    s3.GetEncryptionConfiguration, s3.PutEncryptionConfiguration,
+    s3.GetBucketPublicAccessBlock, s3.PutBucketPublicAccessBlock,
+    s3.GetBucketOwnershipControls, s3.PutBucketOwnershipControls,
+    s3.GetBucketVersioning, s3.PutBucketVersioning,
+    s3.GetLifecycleConfiguration, s3.PutLifecycleConfiguration,
+    s3.GetIntelligentTieringConfiguration, s3.PutIntelligentTieringConfiguration,
+    s3.GetBucketLogging, s3.PutBucketLogging,
+    s3.GetBucketNotification, s3.PutBucketNotification,
+    s3.GetBucketCORS, s3.PutBucketCORS,
+    s3.GetBucketWebsite, s3.PutBucketWebsite, s3.DeleteBucketWebsite,
+    s3.GetAccelerateConfiguration, s3.PutAccelerateConfiguration,
+    s3.GetAnalyticsConfiguration, s3.PutAnalyticsConfiguration,
+    s3.GetInventoryConfiguration, s3.PutInventoryConfiguration,
+    s3.GetMetricsConfiguration, s3.PutMetricsConfiguration,
+    s3.GetReplicationConfiguration, s3.PutReplicationConfiguration,
+    s3.GetBucketObjectLockConfiguration, s3.PutBucketObjectLockConfiguration,
+    s3.GetBucketMetadataTableConfiguration, s3.CreateBucketMetadataTableConfiguration,
+    s3.DeleteBucketMetadataTableConfiguration, s3.UpdateBucketMetadataAnnotationTableConfiguration,
+    s3.UpdateBucketMetadataInventoryTableConfiguration, s3.UpdateBucketMetadataJournalTableConfiguration,
+]  # fmt: skip
+# On the buckets' objects: what the handlers list (s3:DeleteObject, s3:PutObjectAcl), and reading the templates
+# of nested stacks, which CloudFormation fetches from the artifacts bucket as this role.
+S3_OBJECT_ACTIONS = [s3.GetObject, s3.DeleteObject, s3.PutObjectAcl]
 # The services this project's roles are for (trust policies), the only ones the execution role may pass them to.
 ROLE_SERVICES = (
     "ecs-tasks.amazonaws.com",
@@ -516,18 +680,38 @@ ROLE_SERVICES = (
     "vpc-flow-logs.amazonaws.com",
     "monitoring.rds.amazonaws.com",
 )
+# Role writes that grant or take away what a role may do. IAM evaluates iam:PermissionsBoundary on exactly these
+# (the service authorization reference), so each is allowed only when the role has, or gets, the boundary.
+# (AttachRolePolicy and DetachRolePolicy take the key too, but no role of the stacks has a managed policy.)
+BOUNDED_ROLE_WRITES = [iam.CreateRole, iam.PutRolePolicy, iam.DeleteRolePolicy, iam.PutRolePermissionsBoundary]
+# Role writes IAM offers no boundary condition for; none changes what a role may do, which its boundary caps.
+UNBOUNDED_ROLE_WRITES = [
+    iam.DeleteRole, iam.UpdateRole, iam.UpdateRoleDescription, iam.UpdateAssumeRolePolicy, iam.TagRole, iam.UntagRole,
+]  # fmt: skip
+ROLE_READS = [iam.GetRole, iam.GetRolePolicy, iam.ListRolePolicies, iam.ListAttachedRolePolicies, iam.ListRoleTags]
+# Every way to change a managed policy: the boundary is an administrator's to change (the bootstrap stack).
+POLICY_WRITES = [
+    iam.CreatePolicy, iam.CreatePolicyVersion, iam.DeletePolicyVersion, iam.SetDefaultPolicyVersion,
+    iam.DeletePolicy, iam.TagPolicy, iam.UntagPolicy,
+]  # fmt: skip
 
 
-def cloudformation_execution(prefix: str, services: list[str]) -> PolicyDocument:
+def cloudformation_execution(prefix: str, services: list[str], own_roles: list[AWSHelperFn]) -> PolicyDocument:
     """What CloudFormation may do while deploying this project's stacks, and nothing it does not deploy.
 
     CloudFormation creates, updates and deletes every resource type the
     stacks hold, so it gets the services those types belong to (the list is
     checked against the generated templates by a test, so it cannot grow
-    silently), in the deploy's region only. KMS and Secrets Manager are
-    narrower: keys by their Project tag, and the secrets RDS manages; IAM
-    only for this project's roles, which it may pass only to the services
-    they are for.
+    silently), in the deploy's region only. KMS, Secrets Manager and S3 are
+    narrower: keys by their Project tag, the secrets RDS manages, the
+    project's buckets (`<prefix>-*`) with the actions their handlers call.
+
+    IAM is where a deploy could widen itself, so: it manages only
+    `<prefix>-*` roles, creates them and writes their policies only with the
+    project's permissions boundary (`iam:PermissionsBoundary`), never removes
+    a boundary, never changes the boundary policy (an administrator's
+    deploy of the bootstrap stack), never touches `own_roles` (the GitHub
+    roles and itself), and passes roles only to the services they are for.
     """
     role_arn = Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{prefix}-*")
     region = Condition(StringEquals("aws:RequestedRegion", Ref("AWS::Region")))
@@ -563,24 +747,29 @@ def cloudformation_execution(prefix: str, services: list[str]) -> PolicyDocument
             Resource=[Sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:rds!*")],
         ),
         Statement(
-            Sid="ManageThisProjectsRoles",
+            Sid="ThisProjectsBuckets",
             Effect=Allow,
-            Action=[
-                iam.CreateRole,
-                iam.DeleteRole,
-                iam.GetRole,
-                iam.UpdateRole,
-                iam.PutRolePolicy,
-                iam.GetRolePolicy,
-                iam.DeleteRolePolicy,
-                iam.ListRolePolicies,
-                iam.ListAttachedRolePolicies,
-                iam.UpdateAssumeRolePolicy,
-                iam.UpdateRoleDescription,
-                iam.TagRole,
-                iam.UntagRole,
-                iam.ListRoleTags,
-            ],
+            Action=S3_BUCKET_ACTIONS,
+            Resource=[Sub(f"arn:${{AWS::Partition}}:s3:::{prefix}-*")],
+        ),
+        Statement(
+            Sid="ThisProjectsObjects",
+            Effect=Allow,
+            Action=S3_OBJECT_ACTIONS,
+            Resource=[Sub(f"arn:${{AWS::Partition}}:s3:::{prefix}-*/*")],
+        ),
+        Statement(Sid="ReadThisProjectsRoles", Effect=Allow, Action=ROLE_READS, Resource=[role_arn]),
+        Statement(
+            Sid="GrantToThisProjectsRolesOnlyWithinTheBoundary",
+            Effect=Allow,
+            Action=BOUNDED_ROLE_WRITES,
+            Resource=[role_arn],
+            Condition=Condition(ArnEquals("iam:PermissionsBoundary", boundary_arn(prefix))),
+        ),
+        Statement(
+            Sid="ChangeThisProjectsRolesWithoutGranting",
+            Effect=Allow,
+            Action=UNBOUNDED_ROLE_WRITES,
             Resource=[role_arn],
         ),
         Statement(
@@ -596,6 +785,16 @@ def cloudformation_execution(prefix: str, services: list[str]) -> PolicyDocument
             Action=[iam.CreateServiceLinkedRole],
             Resource=[Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/*")],
         ),
+        Statement(
+            Sid="NeverRemoveABoundary",
+            Effect=Deny,
+            Action=[iam.DeleteRolePermissionsBoundary],
+            Resource=[Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*")],
+        ),
+        Statement(
+            Sid="NeverChangeTheBoundary", Effect=Deny, Action=POLICY_WRITES, Resource=[_any_boundary_arn(prefix)]
+        ),
+        Statement(Sid="NeverTouchTheDeployRoles", Effect=Deny, Action=[iam.Action("*")], Resource=own_roles),
         Statement(
             Sid="NestedStacksOfThisProject",
             Effect=Allow,

@@ -13,7 +13,8 @@ from importlib import resources
 from awacs.aws import Policy, PolicyDocument
 from troposphere import AWSHelperFn, GetAtt, Ref, awslambda, iam, kms, logs, s3
 
-from builders.naming import Scope, global_name, name
+from builders import iam as policies
+from builders.naming import PROJECT, Scope, global_name, name
 from builders.policies import protect
 from builders.scanners import skip
 from builders.tags import Module, tags
@@ -28,12 +29,18 @@ def role(
     trust: Policy,
     policy: PolicyDocument | None = None,
 ) -> iam.Role:
-    """An IAM role for one service principal, with at most one inline policy named after its label."""
+    """An IAM role for one service principal, with at most one inline policy named after its label.
+
+    Every role carries the project's permissions boundary (the bootstrap stack's policy): the execution role
+    may create a role only with it, and the role can then never do more than the boundary allows, whatever a
+    template grants it.
+    """
     grants = {"Policies": [iam.Policy(PolicyName=label, PolicyDocument=policy)]} if policy is not None else {}
     return iam.Role(
         title,
         Description=f"{name(cfg, label)}: {purpose}",
         AssumeRolePolicyDocument=trust,
+        PermissionsBoundary=policies.boundary_arn(PROJECT),
         Tags=tags(cfg, module, name(cfg, label)),
         **grants,
     )

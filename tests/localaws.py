@@ -28,7 +28,8 @@ What it models, failures included:
   successfully deleted" up the nesting), and a later DeleteStack takes up where it stopped;
 - types moto does not model (UNMODELLED): a generic provider from their registry schemas (properties
   validated, GetAtt only of readOnlyProperties);
-- nested stack outputs, ids and names; termination protection; KMS keys; Lambda-backed custom resources run
+- IAM roles' permissions boundaries (one that does not exist fails the role); nested stack outputs, ids and
+  names; termination protection; KMS keys; Lambda-backed custom resources run
   in-process; faults a test can inject: DATA_API_ERRORS, LOST_ANSWERS, UPDATE_ERRORS, THROTTLED.
 
 What it still cannot show (the Stubber tests in test_deploy_units.py feed real-shaped responses instead, or
@@ -36,7 +37,9 @@ the gap is named in the patch): undoing resource settings an update had already 
 UPDATE_ROLLBACK_FAILED and ContinueUpdateRollback; the Delete sent for an old physical id after an Update
 answers a new one; "Conditional" replacements are applied in place; nested stacks that read another nested
 stack's outputs are not marked as changing when that stack changes; the services' own rules beyond the
-schemas (engine versions, deletion protection refusing a delete, ENIs holding a subnet); DescribeEvents;
+schemas (engine versions, deletion protection refusing a delete, ENIs holding a subnet); what an IAM policy
+allows (moto evaluates none: the permissions boundary and the execution role are proven on the documents,
+tests/test_boundary.py); DescribeEvents;
 rate limits themselves.
 """
 
@@ -578,6 +581,8 @@ def custom_resources_get_update_and_delete_requests() -> None:
     Real: CloudFormation sends Update (with OldResourceProperties and the PhysicalResourceId) and Delete requests
     to the ServiceToken and waits for each answer as for Create: FAILED or silence fails the update (which then
     rolls back) or the delete (DELETE_FAILED); the answer's PhysicalResourceId is the resource's physical id.
+    Also a gap: moto sends every Create and waits for the answers only once the whole stack is made, so a custom
+    resource that DependsOn another may run first; CloudFormation waits for each answer before its dependents.
     Still not shown: the Delete CloudFormation sends for the old physical id when an Update answers a new one."""
     import uuid
 
@@ -593,6 +598,18 @@ def custom_resources_get_update_and_delete_requests() -> None:
                                    "LogicalResourceId": kwargs["LogicalId"],
                                    "ResourceProperties": cloudformation_json["Properties"]}  # fmt: skip
         custom.localaws_account = account_id
+        # Wait here, not once the whole stack is made: CloudFormation creates what depends on a custom resource
+        # (DependsOn, Ref, GetAtt) only after its answer, so a second resource's request follows the first's.
+        try:
+            _await_answer(kwargs["StackId"], kwargs["LogicalId"], {"Type": kwargs["ResourceType"],
+                          "Properties": cloudformation_json["Properties"]}, custom)  # fmt: skip
+        except CustomResourceFailed:
+            # Still the stack's: the rollback sends it a Delete, as CloudFormation does for a failed create.
+            from moto.cloudformation.models import cloudformation_backends
+
+            stack = cloudformation_backends[account_id][region_name].get_stack(kwargs["StackId"])
+            stack.resource_map._parsed_resources[kwargs["LogicalId"]] = custom
+            raise
         return custom
 
     CustomModel.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
@@ -1631,6 +1648,55 @@ def role_policies_from_cloudformation_are_json() -> None:
         original(self, policy_name, policy_json if isinstance(policy_json, str) else json.dumps(policy_json))
 
     Role.put_policy = put_policy
+
+
+@patch
+def permissions_boundaries_must_exist() -> None:
+    """Gaps: CreateRole and PutRolePermissionsBoundary accept any policy ARN as the boundary; a stack update
+    that adds, changes or removes a role's PermissionsBoundary leaves the role as it was.
+    Real: the boundary must be a managed policy that exists (NoSuchEntity "Scope ARN: ... does not exist or is
+    not attachable.", so an app stack deployed before the bootstrap stack that holds the boundary fails); an
+    update puts or deletes the boundary in place.
+    Still not shown: moto evaluates no policy, so neither what the boundary caps nor the execution role's
+    iam:PermissionsBoundary conditions are exercised here; tests/test_boundary.py proves those on the documents."""
+    from moto.iam import models
+    from moto.iam.exceptions import NotFoundException
+
+    def must_exist(backend: Any, arn: str | None) -> None:
+        if arn and arn not in backend.managed_policies:
+            raise NotFoundException(f"Scope ARN: {arn} does not exist or is not attachable.")
+
+    original_create = models.IAMBackend.create_role
+
+    def create_role(self: Any, role_name: str, assume_role_policy_document: str, path: str,
+                    permissions_boundary: str | None, *args: Any, **kwargs: Any) -> Any:  # fmt: skip
+        must_exist(self, permissions_boundary)
+        return original_create(self, role_name, assume_role_policy_document, path, permissions_boundary, *args,
+                               **kwargs)  # fmt: skip
+
+    original_put = models.IAMBackend.put_role_permissions_boundary
+
+    def put_role_permissions_boundary(self: Any, role_name: str, permissions_boundary: str) -> None:
+        must_exist(self, permissions_boundary)
+        original_put(self, role_name, permissions_boundary)
+
+    original_update = models.Role.update_from_cloudformation_json.__func__
+
+    def update_from_cloudformation_json(cls: Any, original_resource: Any, new_resource_name: str,
+                                        cloudformation_json: Any, account_id: str,
+                                        region_name: str) -> Any:  # fmt: skip
+        backend = models.iam_backends[account_id][models.get_partition(region_name)]
+        boundary = cloudformation_json.get("Properties", {}).get("PermissionsBoundary")
+        if boundary:
+            backend.put_role_permissions_boundary(original_resource.name, boundary)
+        else:
+            backend.delete_role_permissions_boundary(original_resource.name)
+        return original_update(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                               region_name)  # fmt: skip
+
+    models.IAMBackend.create_role = create_role
+    models.IAMBackend.put_role_permissions_boundary = put_role_permissions_boundary
+    models.Role.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)
 
 
 @patch

@@ -31,6 +31,12 @@ def _aws(local: localaws.LocalAws, *args: str) -> subprocess.CompletedProcess[st
 def test_package_and_deploy_the_committed_dev_templates_with_the_aws_cli(tmp_path: Path) -> None:
     local = localaws.start()
     try:
+        # The README's once-per-account step first: the environment's roles carry its permissions boundary, and
+        # a role whose boundary does not exist fails (tests/localaws.py permissions_boundaries_must_exist).
+        bootstrap = _aws(local, "cloudformation", "deploy", "--template-file", "templates/bootstrap.yaml",
+                         "--stack-name", "nlsql-bootstrap", "--capabilities", "CAPABILITY_NAMED_IAM",
+                         "--tags", "Project=nlsql", "Environment=shared", "ManagedBy=cloudformation")  # fmt: skip
+        assert bootstrap.returncode == 0, bootstrap.stdout + bootstrap.stderr
         s3 = boto3.client("s3", endpoint_url=local.url, region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
         s3.create_bucket(Bucket="my-artifacts")

@@ -255,19 +255,19 @@ def test_the_app_role_owns_its_tables_and_nothing_else(postgres, database, respo
 def test_the_timeouts_and_the_connection_limit_hold(postgres, database, response_url) -> None:
     url, _ = response_url
     doc = _with_access(
-        app_user="t_app",
-        readonly_user="t_reader",
+        app_user="nlsql_t_app",
+        readonly_user="nlsql_t_reader",
         statement_timeout_seconds=1,
         idle_in_transaction_timeout_seconds=1,
         readonly_connection_limit=2,
     )
     assert _deploy(postgres, database, url, doc) == ["SUCCESS", "SUCCESS"]
-    with postgres.connect("t_reader", database) as reader:
+    with postgres.connect("nlsql_t_reader", database) as reader:
         started = time.monotonic()
         with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"):
             reader.execute("SELECT pg_sleep(5)")
         assert time.monotonic() - started < 3
-    reader = postgres.connect("t_reader", database, autocommit=False)
+    reader = postgres.connect("nlsql_t_reader", database, autocommit=False)
     try:
         reader.execute("SELECT 1")  # a transaction is open now, and left idle
         time.sleep(1.6)
@@ -275,10 +275,10 @@ def test_the_timeouts_and_the_connection_limit_hold(postgres, database, response
             reader.execute("SELECT 1")
     finally:
         reader.close()
-    held = [postgres.connect("t_reader", database) for _ in range(2)]
+    held = [postgres.connect("nlsql_t_reader", database) for _ in range(2)]
     try:
         with pytest.raises(psycopg.OperationalError, match="too many connections for role"):
-            postgres.connect("t_reader", database).close()
+            postgres.connect("nlsql_t_reader", database).close()
     finally:
         for conn in held:
             conn.close()
@@ -315,7 +315,9 @@ def test_a_failing_statement_fails_the_resource_and_names_the_statement(postgres
     url, received = response_url
     postgres.run(f'REVOKE rds_iam FROM "{MASTER}"')  # a master user that may not grant rds_iam
     try:
-        statuses = _deploy(postgres, database, url, _with_access(app_user="f_app", readonly_user="f_reader"))
+        statuses = _deploy(
+            postgres, database, url, _with_access(app_user="nlsql_f_app", readonly_user="nlsql_f_reader")
+        )
     finally:
         postgres.run(f'GRANT rds_iam TO "{MASTER}" WITH ADMIN OPTION')
     assert statuses == ["SUCCESS", "FAILED"]

@@ -122,6 +122,15 @@ def test_first_deploy_creates_the_bootstrap_stack_and_the_environment(local, wor
     assert {"nlsql-dev-datalake-123456789012-us-east-1", "nlsql-shared-artifacts-123456789012-us-east-1"} <= buckets
     repos = {r["repositoryName"] for r in _client(local, "ecr").describe_repositories()["repositories"]}
     assert repos == {"nlsql/api", "nlsql/ui"}
+    # Every role the stacks made carries the bootstrap stack's permissions boundary (a missing one fails a role).
+    bootstrap = cf.describe_stacks(StackName="nlsql-bootstrap")["Stacks"][0]
+    boundary = {o["OutputKey"]: o["OutputValue"] for o in bootstrap["Outputs"]}["PermissionsBoundaryArn"]
+    assert boundary == "arn:aws:iam::123456789012:policy/nlsql-permissions-boundary-us-east-1"
+    iam = _client(local, "iam")
+    roles = [iam.get_role(RoleName=r["RoleName"])["Role"] for r in iam.list_roles()["Roles"]]
+    made = [r for r in roles if r["RoleName"].startswith("nlsql-dev")]
+    assert len(made) >= 5, [r["RoleName"] for r in roles]
+    assert {r.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn") for r in made} == {boundary}
     assert len(_client(local, "ecs").list_clusters()["clusterArns"]) == 1
     (alb,) = _client(local, "elbv2").describe_load_balancers()["LoadBalancers"]
     assert alb["Scheme"] == "internet-facing"

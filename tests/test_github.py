@@ -84,21 +84,35 @@ def test_a_plan_cannot_execute_and_neither_role_touches_resources_itself() -> No
     plan, deploy = _actions("PlanRole"), _actions("DeployRole")
     assert "cloudformation:ExecuteChangeSet" not in plan and "cloudformation:ExecuteChangeSet" in deploy
     assert plan < deploy
+    assert {a.split(":")[0] for a in plan} == {"cloudformation", "s3", "ssm"}, "a plan passes no role"
+    assert {a.split(":")[0] for a in deploy} == {"cloudformation", "s3", "ssm", "iam"}
+    (pass_role,) = [s for s in _statements("DeployRole") if "iam:PassRole" in s["Action"]]
+    assert pass_role["Action"] == ["iam:PassRole"]
+    assert pass_role["Resource"] == [{"Fn::GetAtt": ["CloudFormationExecutionRole", "Arn"]}]
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
     for title in ("PlanRole", "DeployRole"):
-        assert {a.split(":")[0] for a in _actions(title)} == {"cloudformation", "s3", "ssm", "iam"}
-        (pass_role,) = [s for s in _statements(title) if "iam:PassRole" in s["Action"]]
-        assert pass_role["Action"] == ["iam:PassRole"]
-        assert pass_role["Resource"] == [{"Fn::GetAtt": ["CloudFormationExecutionRole", "Arn"]}]
-        assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
         for statement in _statements(title):
             assert statement["Resource"] != ["*"], statement["Sid"]
+
+
+def test_the_plan_workflow_does_not_hand_over_the_execution_role() -> None:
+    """The plan role may not pass the execution role, so the plan job must not ask CloudFormation to use it."""
+    import yaml
+
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "deploy.yml").read_text())
+    (plan,) = [step["run"] for step in workflow["jobs"]["plan"]["steps"] if "--plan" in step.get("run", "")]
+    assert "--role-arn" not in plan
 
 
 def test_only_cloudformation_assumes_the_execution_role_and_it_manages_only_the_projects_roles() -> None:
     (trust,) = _role("CloudFormationExecutionRole")["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": ["cloudformation.amazonaws.com"]}
-    (roles,) = [s for s in _statements("CloudFormationExecutionRole") if s["Sid"] == "ManageThisProjectsRoles"]
-    assert roles["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/nlsql-*"}]
+    role_statements = [s for s in _statements("CloudFormationExecutionRole") if s["Effect"] == "Allow"
+                       and any(a.startswith("iam:") for a in s["Action"]) and "iam:CreateServiceLinkedRole" not in
+                       s["Action"]]  # fmt: skip
+    for statement in role_statements:
+        assert statement["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/nlsql-*"}]
+    roles = {"Action": [a for s in role_statements if "iam:PassRole" not in s["Action"] for a in s["Action"]]}
     # This stack's own roles are outside that pattern: the execution role cannot widen them (or itself).
     for title in ("PlanRole", "DeployRole", "CloudFormationExecutionRole"):
         assert not _role(title)["RoleName"]["Fn::Sub"].startswith("nlsql-")

@@ -31,6 +31,13 @@ ALLOWED: dict[tuple[str, str], str] = {
 # Actions whose RESOURCE_MISMATCH is parliament's, not ours: it demands a resource of every type the action
 # can take, where InvokeModel takes any one of them (a foundation model here).
 ONE_OF_RESOURCE_TYPES = {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
+# Actions newer than parliament 1.6.4's copy of the IAM reference (S3 ABAC and metadata-table updates, 2025):
+# the S3 bucket handlers call them (their registry schemas) and awacs defines them. Only these names pass
+# UNKNOWN_ACTION, so a typo'd action still fails; a test below drops a name once parliament knows it.
+NEWER_THAN_PARLIAMENT = {
+    "s3:GetBucketAbac", "s3:PutBucketAbac", "s3:UpdateBucketMetadataAnnotationTableConfiguration",
+    "s3:UpdateBucketMetadataInventoryTableConfiguration", "s3:UpdateBucketMetadataJournalTableConfiguration",
+}  # fmt: skip
 
 
 def _allowed(document: Document, finding: Any) -> bool:
@@ -41,6 +48,8 @@ def _allowed(document: Document, finding: Any) -> bool:
             return True
     if finding.issue == "RESOURCE_MISMATCH":
         return all(entry["action"] in ONE_OF_RESOURCE_TYPES for entry in finding.detail)
+    if finding.issue == "UNKNOWN_ACTION":
+        return finding.detail.removeprefix("Unknown action ") in NEWER_THAN_PARLIAMENT
     return False
 
 
@@ -85,3 +94,14 @@ def test_parliament_finds_a_planted_mistake() -> None:
     )
     issues = {line.split()[1] for line in _findings(bad)}
     assert {"UNKNOWN_ACTION", "RESOURCE_MISMATCH"} <= issues
+
+
+def test_the_actions_newer_than_parliament_are_real_and_still_unknown_to_it() -> None:
+    import importlib
+
+    for action in sorted(NEWER_THAN_PARLIAMENT):
+        service, name = action.split(":")
+        assert hasattr(importlib.import_module(f"awacs.{service}"), name), f"{action}: not an action awacs knows"
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [action], "Resource": ["*"]}]}
+        issues = {f.issue for f in analyze_policy_string(json.dumps(policy)).findings}
+        assert "UNKNOWN_ACTION" in issues, f"parliament knows {action} now: drop it from NEWER_THAN_PARLIAMENT"

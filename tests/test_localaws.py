@@ -263,6 +263,7 @@ def test_the_server_listens_on_loopback_only(local) -> None:
         "custom_resources_get_update_and_delete_requests", "throttling_can_be_injected",
         "security_group_egress_resources", "hosted_zone_ids_like_route53",
         "acm_certificates_validated_by_dns", "role_policies_from_cloudformation_are_json",
+        "permissions_boundaries_must_exist",
     }, "every patch has a test in this file"  # fmt: skip
 
 
@@ -635,3 +636,41 @@ def test_a_role_s_inline_policy_from_a_template_reads_back_as_json(local) -> Non
         "StackResourceDetail"]["PhysicalResourceId"]  # fmt: skip
     answer = _client(local, "iam").get_role_policy(RoleName=name, PolicyName="read")["PolicyDocument"]
     assert (json.loads(answer) if isinstance(answer, str) else answer) == document
+
+
+def _bounded_role(boundary: Any) -> str:
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}  # fmt: skip
+    props = {"AssumeRolePolicyDocument": trust, **({"PermissionsBoundary": boundary} if boundary else {})}
+    return json.dumps({"Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": props}}})
+
+
+def test_a_role_needs_a_permissions_boundary_that_exists_and_an_update_changes_it(local) -> None:
+    iam, cf = _client(local, "iam"), _client(local, "cloudformation")
+    missing = "arn:aws:iam::123456789012:policy/no-such-boundary"
+    trust = json.dumps({"Version": "2012-10-17", "Statement": []})
+    with pytest.raises(iam.exceptions.NoSuchEntityException, match="does not exist or is not attachable"):
+        iam.create_role(RoleName="unbounded", AssumeRolePolicyDocument=trust, PermissionsBoundary=missing)
+    # Through CloudFormation: the role fails with IAM's reason, as a stack deployed before its boundary would.
+    _create_through_change_set(local, "boundless", _bounded_role(missing))
+    assert cf.describe_stacks(StackName="boundless")["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+    (failed,) = [e for e in _events(cf, "boundless") if e[:2] == ("Role", "CREATE_FAILED")]
+    assert f"Scope ARN: {missing} does not exist" in failed[2]
+    boundary = iam.create_policy(PolicyName="a-boundary", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    ))["Policy"]["Arn"]  # fmt: skip
+    other = iam.create_policy(PolicyName="another-boundary", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}
+    ))["Policy"]["Arn"]  # fmt: skip
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.put_role_permissions_boundary(RoleName="unbounded", PermissionsBoundary=missing)
+    _create_through_change_set(local, "bounded", _bounded_role(boundary))
+    name = cf.describe_stack_resource(StackName="bounded", LogicalResourceId="Role")["StackResourceDetail"][
+        "PhysicalResourceId"]  # fmt: skip
+    assert iam.get_role(RoleName=name)["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
+    for changed, expected in ((other, other), (None, None)):
+        cs = cf.create_change_set(StackName="bounded", ChangeSetName=f"to-{expected is None}", ChangeSetType="UPDATE",
+                                  TemplateBody=_bounded_role(changed))["Id"]  # fmt: skip
+        cf.execute_change_set(ChangeSetName=cs)
+        got = iam.get_role(RoleName=name)["Role"].get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
+        assert got == expected, f"an update puts or deletes the boundary in place: {_events(cf, 'bounded')[:3]}"

@@ -134,7 +134,7 @@ def ensure_bootstrap(aws: Aws, boot: Artifact, opts: Options, console: Console, 
             f"{name}, then asks before the environment's change set"
             + (", with --recreate-failed for a failed one)" if status == "ROLLBACK_COMPLETE" else ")")
             + ", or `aws cloudformation deploy --template-file templates/bootstrap.yaml --stack-name "
-            f"{name}`; then plan again"
+            f"{name} --capabilities CAPABILITY_NAMED_IAM`; then plan again"
         )
     if opts.plan_only and needs_work:
         console.print(f"note: {name} differs from templates/bootstrap.yaml; --deploy updates it first (not planned)")
