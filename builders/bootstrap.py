@@ -41,6 +41,7 @@ STACK_NAME = "nlsql-bootstrap"
 OUT_ARTIFACTS_BUCKET = "ArtifactsBucketName"
 OUT_BOUNDARY = "PermissionsBoundaryArn"
 ARTIFACT_DAYS = 90  # templates are read only while a change set is made
+PLAN_DAYS = 14  # a kept plan's change set is executed (or not) within a review
 
 # Untagged layers go after a week; of tagged images the newest 200 stay, which
 # keeps every image an environment could still roll back to.
@@ -136,7 +137,14 @@ def _add_artifacts_bucket(t: Template, scope: _Account) -> None:
                             ExpirationInDays=ARTIFACT_DAYS,
                             NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=7),
                             AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
-                        )
+                        ),
+                        # A plan's templates matter only while its change set is reviewed.
+                        s3.LifecycleRule(
+                            Id="expire-plans",
+                            Status="Enabled",
+                            Prefix=f"{policies.PLAN_AREA}/",
+                            ExpirationInDays=PLAN_DAYS,
+                        ),
                     ]
                 ),
             ),

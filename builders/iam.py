@@ -443,13 +443,13 @@ def github_plan(prefix: str, artifacts_bucket: AWSHelperFn, execution_role_arn: 
     (tests/test_boundary.py holds it to that with the IAM reference's access levels).
     """
     del execution_role_arn  # the plan never hands it to CloudFormation
-    return _document(*_plan_statements(prefix, artifacts_bucket))
+    return _document(*_plan_statements(prefix, artifacts_bucket, (PLAN_AREA,)))
 
 
 def github_deploy(prefix: str, artifacts_bucket: AWSHelperFn, execution_role_arn: AWSHelperFn) -> PolicyDocument:
     """A deploy: what a plan may do, and execute the change set; resources are made by the execution role."""
     return _document(
-        *_plan_statements(prefix, artifacts_bucket),
+        *_plan_statements(prefix, artifacts_bucket, (DEPLOY_AREA, PLAN_AREA)),
         Statement(
             Sid="HandTheExecutionRoleToCloudFormation",
             Effect=Allow,
@@ -471,9 +471,15 @@ def github_deploy(prefix: str, artifacts_bucket: AWSHelperFn, execution_role_arn
     )
 
 
-def _plan_statements(prefix: str, artifacts_bucket: AWSHelperFn) -> list[Statement]:
+# The parts of the artifacts bucket deploys and plans upload templates to (builders/deploy/upload.py DEPLOYS and
+# PLANS; tests/test_github.py holds the two together): apart, so a plan cannot plant what a deploy would reuse.
+DEPLOY_AREA, PLAN_AREA = "templates", "plans"
+
+
+def _plan_statements(prefix: str, artifacts_bucket: AWSHelperFn, areas: tuple[str, ...]) -> list[Statement]:
+    """What a plan and a deploy both do; `areas` are the parts of the artifacts bucket the role writes to."""
     bucket_arn = Sub("arn:${AWS::Partition}:s3:::${Bucket}", Bucket=artifacts_bucket)
-    objects_arn = Sub("arn:${AWS::Partition}:s3:::${Bucket}/templates/*", Bucket=artifacts_bucket)
+    objects_arn = [Sub(f"arn:${{AWS::Partition}}:s3:::${{Bucket}}/{area}/*", Bucket=artifacts_bucket) for area in areas]
     return [
         Statement(
             Sid="ChangeSetsOfThisProjectsStacks",
@@ -491,7 +497,7 @@ def _plan_statements(prefix: str, artifacts_bucket: AWSHelperFn) -> list[Stateme
             Resource=_stack_arns(prefix),
         ),
         Statement(Sid="ListTheArtifacts", Effect=Allow, Action=[s3.ListBucket], Resource=[bucket_arn]),
-        Statement(Sid="UploadTemplates", Effect=Allow, Action=[s3.GetObject, s3.PutObject], Resource=[objects_arn]),
+        Statement(Sid="UploadTemplates", Effect=Allow, Action=[s3.GetObject, s3.PutObject], Resource=objects_arn),
         Statement(
             Sid="ReadTheParametersTheStacksName",
             Effect=Allow,

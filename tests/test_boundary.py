@@ -26,7 +26,7 @@ from cfnlint.decode.decode import decode_str
 
 from builders import github
 from tests.conftest import ENVS, TEMPLATES, props, resources
-from tests.policy_documents import ACCOUNT, Resolver
+from tests.policy_documents import ACCOUNT, REGION, Resolver
 
 STACKS = ("root", "network", "storage", "database", "compute")
 GITHUB_ROLES = ("CloudFormationExecutionRole", "DeployRole", "PlanRole")
@@ -365,7 +365,8 @@ def test_the_plan_role_only_reads_and_proposes() -> None:
     actions = {a for s in statements for a in _listed(s["Action"])}
     assert set(PLAN_WRITES) <= actions, "the named writes are the ones a plan uses"
     (upload,) = [s for s in statements if "s3:PutObject" in s["Action"]]
-    assert all(r.endswith("/templates/*") for r in upload["Resource"])
+    # Only where plans upload: never the keys a deploy reuses (builders/deploy/upload.py).
+    assert [r.split(":::", 1)[1] for r in upload["Resource"]] == [f"nlsql-shared-artifacts-{ACCOUNT}-{REGION}/plans/*"]
 
 
 def test_the_plan_check_catches_execute_and_pass_role() -> None:

@@ -187,6 +187,26 @@ def test_deploying_again_is_no_changes_and_reuses_the_uploads(local, workdir) ->
     assert "creating nlsql-bootstrap" not in result.stdout
 
 
+def test_an_object_someone_else_put_at_a_template_s_key_stops_the_deploy(local, workdir) -> None:
+    """Keys are content hashes, so a deploy reuses what it finds there, but only if the bytes are the template's:
+    whoever else could write the bucket must not get a template of theirs deployed."""
+    s3, bucket = _client(local, "s3"), "nlsql-shared-artifacts-123456789012-us-east-1"
+    (key,) = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="templates/dev/")["Contents"]
+              if o["Key"].endswith("/network.yaml")]  # fmt: skip
+    original = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    s3.put_object(Bucket=bucket, Key=key, Body=original.replace(b"10.2.0.0/16", b"10.66.0.0/16"))
+    try:
+        result = _build(local, workdir, "dev", "--deploy", "--yes")
+    finally:
+        s3.put_object(Bucket=bucket, Key=key, Body=original)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"s3://{bucket}/{key} is named after this template's content but holds" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "nlsql-dev: no changes" not in result.stdout and "(UPDATE) for nlsql-dev" not in result.stdout
+    assert _client(local, "cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == (
+        "CREATE_COMPLETE")  # fmt: skip
+
+
 def test_without_a_terminal_or_yes_the_change_is_refused_and_nothing_changes(local, workdir) -> None:
     _edit_params(workdir, {"image_tag": "0.2.0"})
     result = _build(local, workdir, "dev", "--deploy", stdin="")
@@ -202,6 +222,12 @@ def test_a_plan_shows_the_change_and_executes_nothing(local, workdir) -> None:
     assert _parameters(local)["ApiImageTag"] == "0.1.0"
     hint = result.stdout.split("Execute exactly it with: ", 1)[1].splitlines()[0]
     assert hint == "python build.py dev --deploy --change-set-name reviewed-1"  # the next test runs exactly it
+    # A plan uploads where only plans write (the plan role may write nothing else), never where deploys reuse.
+    planned = _client(local, "s3").list_objects_v2(Bucket="nlsql-shared-artifacts-123456789012-us-east-1",
+                                                  Prefix="plans/dev/")["Contents"]  # fmt: skip
+    assert sorted(o["Key"].rsplit("/", 1)[1] for o in planned) == [
+        "compute.yaml", "database.yaml", "network.yaml", "storage.yaml"]  # fmt: skip
+    assert "-> s3://nlsql-shared-artifacts-123456789012-us-east-1/plans/dev/" in result.stdout
     summary = next(line for line in result.stdout.splitlines() if " change(s): " in line and "to add" in line)
     rows = sum(
         int(line.split(": ")[-1].split()[0]) for line in result.stdout.splitlines() if line.endswith(" change(s)")

@@ -96,8 +96,10 @@ def test_outputs_name_the_bucket_and_its_key(env: str) -> None:
 
 def test_the_artifacts_bucket_expires_old_templates() -> None:
     bucket = props(_bootstrap()["Resources"]["ArtifactsBucket"])
-    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    rule, plans = bucket["LifecycleConfiguration"]["Rules"]
     assert rule["ExpirationInDays"] >= 30 and rule["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 1
+    assert "Prefix" not in rule and "Filter" not in rule, "every template expires"
+    assert (plans["Prefix"], plans["Status"]) == ("plans/", "Enabled") and plans["ExpirationInDays"] < 30
     assert _bootstrap()["Outputs"]["ArtifactsBucketName"]["Value"] == {"Ref": "ArtifactsBucket"}
 
 

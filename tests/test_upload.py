@@ -67,3 +67,23 @@ def test_child_keys_follow_the_content() -> None:
     assert one == upload.key_for("dev", "network.yaml", "Resources: {}\n")
     assert one != upload.key_for("dev", "network.yaml", "Resources: {A: 1}\n")
     assert one.startswith("templates/dev/") and one.endswith("/network.yaml")
+
+
+def test_a_key_that_holds_exactly_the_template_is_reused_and_anything_else_there_stops_the_deploy(s3) -> None:
+    text = "Resources: {}\n"
+    key = upload.key_for("dev", "network.yaml", text)
+    assert upload.put_if_missing(s3, BUCKET, key, text) is True
+    assert upload.put_if_missing(s3, BUCKET, key, text) is False, "the same bytes: reused"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"Resources: {Evil: {Type: AWS::IAM::Role}}\n")
+    with pytest.raises(upload.ForeignObject, match="holds 42 other bytes: someone other than a deploy wrote it"):
+        upload.put_if_missing(s3, BUCKET, key, text)
+    assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().startswith(b"Resources: {Evil"), "left for forensics"
+
+
+def test_plans_and_deploys_upload_to_separate_areas_named_as_the_roles_allow() -> None:
+    from builders import iam
+
+    text = "Resources: {}\n"
+    plan, deploy = (upload.key_for("dev", "network.yaml", text, area) for area in (upload.PLANS, upload.DEPLOYS))
+    assert plan.split("/", 1)[1] == deploy.split("/", 1)[1] and plan != deploy
+    assert (plan.split("/")[0], deploy.split("/")[0]) == (iam.PLAN_AREA, iam.DEPLOY_AREA)

@@ -86,16 +86,17 @@ def deploy(cfg: EnvConfig, artifacts: list[Artifact], opts: Options, console: Co
     def url(key: str) -> str:
         return upload.url_for(bucket, key, opts.target.region, opts.target.endpoint_url)
 
+    area = upload.PLANS if opts.plan_only else upload.DEPLOYS
     for name, artifact in files.items():
         if name.endswith(".yaml") and name != "root.yaml":
-            key = upload.key_for(cfg.environment, name, artifact.text)
+            key = upload.key_for(cfg.environment, name, artifact.text, area)
             uploaded = upload.put_if_missing(s3, bucket, key, artifact.text)
             console.print(
                 f"{'uploaded' if uploaded else 'unchanged'} {artifact.relpath} -> s3://{bucket}/{key}", highlight=False
             )
             urls[name] = url(key)
     body = upload.packaged_root(files["root.yaml"], urls)
-    template = upload.root_template(s3, bucket, cfg.environment, body, url)
+    template = upload.root_template(s3, bucket, cfg.environment, body, url, area=area)
     parameters = dict(p.split("=", 1) for p in json.loads(files["parameters.json"].text))
     return apply(
         aws,
