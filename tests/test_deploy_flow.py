@@ -57,6 +57,20 @@ def test_plan_in_an_empty_account_executes_nothing_and_says_how_to_bootstrap(loc
     assert _stacks(local) == {}, "a plan created a stack"
 
 
+def test_a_deploy_through_the_execution_role_refuses_to_create_the_bootstrap_stack(local, workdir) -> None:
+    """The bootstrap stack holds the permissions boundary, which the execution role may not create: refused
+    before anything is made, with the administrator's commands, the first of which then works."""
+    role = "arn:aws:iam::123456789012:role/cfn-exec-nlsql-us-east-1"
+    result = _build(local, workdir, "dev", "--deploy", "--yes", "--role-arn", role)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "nlsql-bootstrap does not exist yet in us-east-1" in result.stderr
+    assert "not through --role-arn" in result.stderr and "Traceback" not in result.stderr
+    assert _stacks(local) == {}, "nothing was created"
+    hint = result.stderr.split("run `", 1)[1].split("`", 1)[0]
+    assert hint == "python build.py dev --deploy"
+    assert _build(local, workdir, *hint.split()[2:], "--yes").returncode == 0
+
+
 def test_a_planned_create_leaves_no_stack_behind_and_a_kept_one_deploys(local, workdir) -> None:
     assert _build(local, workdir, "dev", "--deploy", "--yes").returncode == 0  # bootstraps the account
     qa = (workdir / "params" / "dev.yaml").read_text().replace("environment: dev", "environment: qa")

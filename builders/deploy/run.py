@@ -137,6 +137,17 @@ def ensure_bootstrap(aws: Aws, boot: Artifact, opts: Options, console: Console, 
             + ", or `aws cloudformation deploy --template-file templates/bootstrap.yaml --stack-name "
             f"{name} --capabilities CAPABILITY_NAMED_IAM`; then plan again"
         )
+    if opts.role_arn and (stack is None or status in UNFINISHED):
+        # Refused here, not by IAM minutes later: the execution role may not create the permissions boundary that
+        # this stack holds and that caps every role the execution role makes (README "Permissions boundary").
+        state = "does not exist yet" if stack is None else f"is {status} (its create did not finish)"
+        raise BuildError(
+            f"{name} {state} in {opts.target.region}. It holds the permissions boundary that caps every role a "
+            f"deploy makes, so it is created by an administrator, not through --role-arn (the execution role may "
+            f"not create the boundary). With an administrator's credentials run `python build.py {env} --deploy` "
+            f"without --role-arn, or `aws cloudformation deploy --template-file templates/bootstrap.yaml "
+            f"--stack-name {name} --capabilities CAPABILITY_NAMED_IAM`; then deploy again"
+        )
     if opts.plan_only and needs_work:
         console.print(f"note: {name} differs from templates/bootstrap.yaml; --deploy updates it first (not planned)")
     elif needs_work:
