@@ -127,26 +127,28 @@ def ensure_bootstrap(aws: Aws, boot: Artifact, opts: Options, console: Console, 
     status = stack["StackStatus"] if stack else None
     current = cf.get_template(StackName=name)["TemplateBody"] if stack and status not in UNFINISHED else None
     needs_work = stack is None or status in UNFINISHED or (current != boot.text and is_terminal(status or ""))
-    if opts.plan_only and (stack is None or status in UNFINISHED):
-        state = "does not exist yet" if stack is None else f"is {status} (its create did not finish)"
+    missing = stack is None or status in UNFINISHED
+    state = "does not exist yet" if stack is None else f"is {status} (its create did not finish)"
+    by_hand = (
+        f"`aws cloudformation deploy --template-file templates/bootstrap.yaml --stack-name {name} "
+        "--capabilities CAPABILITY_NAMED_IAM`"
+    )
+    if opts.plan_only and missing:
         raise BuildError(
             f"{name} {state} in {opts.target.region}, and --plan executes nothing, so there is nowhere to upload "
             f"the templates to plan with. Create it first: `python build.py {env} --deploy` (it creates "
             f"{name}, then asks before the environment's change set"
             + (", with --recreate-failed for a failed one)" if status == "ROLLBACK_COMPLETE" else ")")
-            + ", or `aws cloudformation deploy --template-file templates/bootstrap.yaml --stack-name "
-            f"{name} --capabilities CAPABILITY_NAMED_IAM`; then plan again"
+            + f", or {by_hand}; then plan again"
         )
-    if opts.role_arn and (stack is None or status in UNFINISHED):
+    if opts.role_arn and missing:
         # Refused here, not by IAM minutes later: the execution role may not create the permissions boundary that
         # this stack holds and that caps every role the execution role makes (README "Permissions boundary").
-        state = "does not exist yet" if stack is None else f"is {status} (its create did not finish)"
         raise BuildError(
             f"{name} {state} in {opts.target.region}. It holds the permissions boundary that caps every role a "
             f"deploy makes, so it is created by an administrator, not through --role-arn (the execution role may "
             f"not create the boundary). With an administrator's credentials run `python build.py {env} --deploy` "
-            f"without --role-arn, or `aws cloudformation deploy --template-file templates/bootstrap.yaml "
-            f"--stack-name {name} --capabilities CAPABILITY_NAMED_IAM`; then deploy again"
+            f"without --role-arn, or {by_hand}; then deploy again"
         )
     if opts.plan_only and needs_work:
         console.print(f"note: {name} differs from templates/bootstrap.yaml; --deploy updates it first (not planned)")
