@@ -424,6 +424,8 @@ def test_a_builder_that_drops_a_rule_fails_the_build_and_writes_nothing(tmp_path
     assert "network flow(s) do not hold; nothing was written:" in result.stderr
     lines = [line for line in result.stderr.splitlines() if "prod: NL-to-SQL API → Aurora writer (DB_HOST)" in line]
     assert lines and "must be possible but is not" in lines[0] and "egress" in lines[0], result.stderr
+    shown = (REPO / "README.md").read_text().split("rule or route to blame", 1)[1].split("```", 2)[1]
+    assert shown.strip() == result.stderr.strip(), "the README shows exactly what the build prints"
     assert tree_digest(repo / "templates") == before
 
 
