@@ -205,6 +205,8 @@ def _describe(err: dict[str, Any]) -> Problem:
     if kind == "value_error":  # our own validators: the message already shows the value
         return key, message.removeprefix("Value error, ")
     message = message.replace("Input should be", "must be", 1)
+    if kind in {"tuple_type", "list_type"}:  # params write lists; "tuple" is the model's word, not YAML's
+        return key, f"must be a list (in YAML, one `- item` per line, or [a, b]); got {_show(given)}"
     if kind in {"model_type", "model_attributes_type", "dict_type"}:
         owner = _model_at(loc)
         keys = f" with keys {', '.join(sorted(owner.model_fields))}" if owner else ""

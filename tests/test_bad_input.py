@@ -119,6 +119,8 @@ CASES = [
     ("analytics-public", "database.access.analytics_schemas", ["public"], "database.access.analytics_schemas",
      ["PostgreSQL makes for everyone"]),
     ("app-schema-public", "database.access.app_schema", "public", "database.access.app_schema", ["for everyone"]),
+    ("analytics-not-a-list", "database.access.analytics_schemas", "analytics", "database.access.analytics_schemas",
+     ["must be a list", "'analytics' (str)"]),
     ("analytics-none", "database.access.analytics_schemas", [], "database.access.analytics_schemas", ["at least 1"]),
     ("analytics-has-app", "database.access.analytics_schemas", ["sales", "app"], "database.access.analytics_schemas",
      ["chat memory"]),
