@@ -47,13 +47,15 @@ def checkov_cli() -> Path:
     return executable
 
 
-def run_checkov(root: Path, tmp: Path) -> dict[str, Any]:
-    """checkov's JSON report on every template under `root`: failed checks and the summary."""
+def run_checkov(root: Path, tmp: Path, quiet: bool = True) -> dict[str, Any]:
+    """checkov's JSON report on every template under `root`: failed checks and the summary (and, not quiet, the
+    passed and skipped checks too)."""
     home = tmp / "home"
     home.mkdir(exist_ok=True)
     command = [
         str(checkov_cli()),
-        *("--framework", "cloudformation", "--output", "json", "--quiet", "--skip-download"),
+        *("--framework", "cloudformation", "--output", "json", "--skip-download"),
+        *(["--quiet"] if quiet else []),
         *("--directory", str(root)),
     ]
     env = {**os.environ, "HOME": str(home)}
@@ -144,3 +146,21 @@ def test_the_readme_lists_every_skipped_check() -> None:
     assert f"checkov {CHECKOV_VERSION}" in section
     missing = sorted({entry["id"] for _, _, entry in metadata_skips()} - set(section.split("`")))
     assert not missing, f"README 'Security scanners' does not list {missing}"
+
+
+def test_the_readme_s_checkov_counts_are_today_s(tmp_path: Path) -> None:
+    """The README's "passed / failed / skipped now" row, per environment and account-wide template, is what checkov
+    reports on the committed templates (a hand-written count goes stale as the templates grow)."""
+    committed = run_checkov(TEMPLATES, tmp_path, quiet=False)
+    counts: dict[str, list[int]] = {}
+    for column, kind in enumerate(("passed_checks", "failed_checks", "skipped_checks")):
+        for check in committed["results"][kind]:
+            path = check["file_path"].lstrip("/")
+            where = path.split("/")[0] if "/" in path else path.removesuffix(".yaml")
+            counts.setdefault(where, [0, 0, 0])[column] += 1
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    header = next(line for line in readme.splitlines() if line.startswith("| | dev | staging | prod |"))
+    row = next(line for line in readme.splitlines() if line.startswith("| passed / failed / skipped now |"))
+    columns = [c.strip() for c in header.strip("|").split("|")][1:]
+    shown = [c.strip() for c in row.strip("|").split("|")][1:]
+    assert dict(zip(columns, shown, strict=True)) == {k: " / ".join(map(str, v)) for k, v in counts.items()}
