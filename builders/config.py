@@ -19,7 +19,7 @@ import difflib
 from ipaddress import IPv4Network
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
 
 from builders import dbnames, subnets
 from builders.paramfiles import ENV_NAME_PATTERN
@@ -486,6 +486,74 @@ class Compute(_Model):
     ui: Service = Field(..., description="The Streamlit UI, port 8501.")
 
 
+class AlarmSettings(_Model):
+    """One alarm kind's settings in this environment (builders/alarms.py has the defaults and the meaning)."""
+
+    enabled: StrictBool | None = Field(None, description="Make this alarm (null: the environment's default).")
+    threshold: StrictInt | StrictFloat | None = Field(None, description="The threshold, in the kind's unit.")
+    period_seconds: StrictInt | None = Field(
+        None, description="Seconds per datapoint: 10, 30, or a multiple of 60.", json_schema_extra={"minimum": 10}
+    )
+    evaluation_periods: StrictInt | None = Field(None, ge=1, le=100, description="Periods looked at (M of N's N).")
+    datapoints: StrictInt | None = Field(None, ge=1, le=100, description="Periods that must breach (M of N's M).")
+
+    @field_validator("period_seconds")
+    @classmethod
+    def _period(cls, seconds: int | None) -> int | None:
+        if seconds is not None and seconds not in (10, 30) and (seconds < 60 or seconds % 60):
+            raise ValueError(f"CloudWatch takes periods of 10, 30 or a multiple of 60 seconds, not {seconds}")
+        return seconds
+
+
+class Rollback(_Model):
+    """CloudFormation rollback triggers: a deploy that sets one of these alarms off is rolled back."""
+
+    alarms: tuple[Annotated[StrictStr, Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")], ...] = Field(
+        (), description="Alarm names without the nlsql-<env>- prefix, e.g. app-unhealthy; none: no triggers."
+    )
+    monitoring_minutes: StrictInt = Field(
+        10, ge=0, le=180, description="Minutes CloudFormation watches the triggers after the last resource (0-180)."
+    )
+
+    @field_validator("alarms")
+    @classmethod
+    def _once(cls, alarms: tuple[str, ...]) -> tuple[str, ...]:
+        _once_each(alarms)
+        return alarms
+
+
+class Monitoring(_Model):
+    """Alarms, the alarm topic and its subscriptions, the dashboard and the deploys' rollback triggers."""
+
+    alarms_by_default: StrictBool = Field(
+        True, description="Make every alarm kind unless `alarms` turns it off (false: only those `alarms` enables)."
+    )
+    alarms: dict[StrictStr, AlarmSettings] = Field(
+        default_factory=dict, description="Per alarm kind (builders/alarms.py): enabled, threshold, periods."
+    )
+    email: tuple[Annotated[StrictStr, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = Field(
+        (), description="Addresses the alarm topic emails (each confirms once)."
+    )
+    https: tuple[Annotated[StrictStr, Field(pattern=r"^https://[^\s]+$")], ...] = Field(
+        (), description="HTTPS endpoints the alarm topic posts to (a pager, a chat webhook relay)."
+    )
+    dashboard: StrictBool = Field(True, description="A CloudWatch dashboard nlsql-<env> ($3 a month).")
+    rollback: Rollback = Field(default_factory=Rollback, description="Deploys that roll back on their own.")
+
+    @field_validator("alarms")
+    @classmethod
+    def _known(cls, alarms: dict[str, AlarmSettings]) -> dict[str, AlarmSettings]:
+        from builders.alarms import kind_keys
+
+        known = kind_keys()
+        unknown = [k for k in alarms if k not in known]
+        if unknown:
+            hints = [f"{k!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, known, 1)) else repr(k)
+                     for k in unknown]  # fmt: skip
+            raise ValueError(f"no alarm kind {', '.join(hints)}; known: {', '.join(known)}")
+        return alarms
+
+
 class EnvConfig(_Model):
     """One environment, as read from params/<environment>.yaml."""
 
@@ -503,6 +571,7 @@ class EnvConfig(_Model):
     storage: Storage
     database: Database
     compute: Compute
+    monitoring: Monitoring = Field(default_factory=Monitoring, description="Alarms, dashboard, rollback triggers.")
 
     _check_retention = field_validator("log_retention_days")(_retention)
 
