@@ -53,6 +53,7 @@ class AlarmKind:
     expression: str | None = None  # metric math over the metrics' ids; the alarm watches its result
     users_affected: bool = False  # part of the app-unhealthy composite alarm (the one that pages)
     unit: str = ""  # for the description and the dashboard's axis
+    alarm: bool = True  # False: a metric the dashboard shows beside the alarms' (traffic, bytes, latency)
 
 
 ELB = "AWS/ApplicationELB"
@@ -327,6 +328,43 @@ KINDS: tuple[AlarmKind, ...] = (
         datapoints=1,
         unit="count",
     ),
+)
+
+# Graphed, not alarmed: what the dashboard needs beside the alarms' metrics to read them (traffic, bytes, latency).
+GRAPHS: tuple[AlarmKind, ...] = (
+    AlarmKind(
+        "requests", "alb", "Requests", "", (Metric(ELB, "RequestCount", "Sum"),), 0, alarm=False, unit="count"
+    ),  # fmt: skip
+    AlarmKind(
+        "bytes-out",
+        "nat",
+        "NAT bytes out",
+        "",
+        (Metric(NAT, "BytesOutToDestination", "Sum"),),
+        0,
+        alarm=False,
+        unit="bytes",
+    ),  # fmt: skip
+    AlarmKind(
+        "read-latency",
+        "instance",
+        "Aurora read latency",
+        "",
+        (Metric(RDS, "ReadLatency", "Average"),),
+        0,
+        alarm=False,
+        unit="s",
+    ),  # fmt: skip
+    AlarmKind(
+        "write-latency",
+        "instance",
+        "Aurora write latency",
+        "",
+        (Metric(RDS, "WriteLatency", "Average"),),
+        0,
+        alarm=False,
+        unit="s",
+    ),  # fmt: skip
 )
 
 # The composite alarm over the kinds with users_affected: the one that pages, and the deploys' rollback trigger.

@@ -43,6 +43,12 @@ OUT_URL = "AppUrl"
 OUT_ALB_DNS = "LoadBalancerDnsName"
 OUT_CLUSTER = "EcsClusterName"
 OUT_SERVICE = {svc.key: f"{logical_id(svc.key)}ServiceName" for svc in SERVICES}
+# What the monitoring stack's alarms, dashboard and saved queries name (metrics' dimensions, log groups).
+OUT_ALB_FULL_NAME = "LoadBalancerFullName"
+OUT_TARGET_GROUP = {svc.key: f"{logical_id(svc.key)}TargetGroupFullName" for svc in SERVICES}
+OUT_LOG_GROUP = {svc.key: f"{logical_id(svc.key)}LogGroupName" for svc in SERVICES}
+OUT_WEB_ACL = "WebAclName"
+OUT_WAF_LOG_GROUP = "WafLogGroupName"
 
 CERTIFICATE = "CertificateArn"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3 and 1.2 only
@@ -71,7 +77,7 @@ def build(cfg: EnvConfig) -> Template:
     log_groups = {svc.key: t.add_resource(_log_group(cfg, p, svc)) for svc in SERVICES}
     execution_role = _add_execution_role(t, cfg, p, log_groups)
     alb, listener, url = _add_load_balancer(t, cfg, p)
-    _add_web_acl(t, cfg, p, alb)
+    acl = _add_web_acl(t, cfg, p, alb)
     target_groups = {svc.key: _add_target_group(t, cfg, p, svc) for svc in SERVICES}
     rules = _add_routing(t, cfg, listener, target_groups)
     services = {}
@@ -83,7 +89,28 @@ def build(cfg: EnvConfig) -> Template:
         )
         _add_autoscaling(t, cfg, svc, cluster, services[svc.key])
     _add_outputs(t, cluster, alb, url, services)
+    _add_monitoring_outputs(t, alb, target_groups, log_groups, acl)
     return t
+
+
+def _add_monitoring_outputs(
+    t: Template,
+    alb: elb.LoadBalancer,
+    target_groups: dict[str, elb.TargetGroup],
+    log_groups: dict[str, logs.LogGroup],
+    acl: waf.WebACL | None,
+) -> None:
+    """The names CloudWatch knows these by, for the monitoring stack."""
+    t.add_output(Output(OUT_ALB_FULL_NAME, Description="The ALB's metric dimension (app/<name>/<id>)",
+                        Value=GetAtt(alb, "LoadBalancerFullName")))  # fmt: skip
+    for svc in SERVICES:
+        t.add_output(Output(OUT_TARGET_GROUP[svc.key], Description=f"The {svc.label}'s target group dimension",
+                            Value=GetAtt(target_groups[svc.key], "TargetGroupFullName")))  # fmt: skip
+        t.add_output(Output(OUT_LOG_GROUP[svc.key], Description=f"The {svc.label}'s log group",
+                            Value=Ref(log_groups[svc.key])))  # fmt: skip
+    if acl is not None:
+        t.add_output(Output(OUT_WEB_ACL, Description="The web ACL's name", Value=acl.properties["Name"]))
+        t.add_output(Output(OUT_WAF_LOG_GROUP, Description="The WAF's log group", Value=Ref("WafLogGroup")))
 
 
 def _add_parameters(t: Template, cfg: EnvConfig) -> dict[str, Parameter]:

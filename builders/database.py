@@ -14,11 +14,13 @@ from __future__ import annotations
 from troposphere import (
     GetAtt,
     GetAZs,
+    Join,
     Output,
     Parameter,
     Ref,
     Select,
     Template,
+    awslambda,
     cloudformation,
     iam,
     rds,
@@ -42,6 +44,9 @@ OUT_PORT = "DatabasePort"
 OUT_SECRET_ARN = "DatabaseSecretArn"
 OUT_CLUSTER_ARN = "DatabaseClusterArn"
 OUT_NAME = "DatabaseName"
+OUT_CLUSTER_ID = "DatabaseClusterId"  # the alarms' and dashboard's DBClusterIdentifier
+OUT_INSTANCE_IDS = "DatabaseInstanceIds"  # writer first, then the readers
+OUT_SETUP_FUNCTION = "DatabaseSetupFunctionName"
 OUT_CLUSTER_RESOURCE_ID = "DatabaseClusterResourceId"  # what rds-db:connect's resource ARN names the cluster by
 
 # The custom resource waits at most this long for the Lambda's answer, instead of CloudFormation's hour.
@@ -78,9 +83,20 @@ def build(cfg: EnvConfig) -> Template:
     t = Template(Description=description(cfg, "database: Aurora PostgreSQL Serverless v2 with pgvector"))
     inputs = _add_parameters(t, cfg)
     cluster = _add_cluster(t, cfg, inputs)
-    writer = _add_instances(t, cfg, cluster, inputs, _add_monitoring_role(t, cfg))
-    _add_setup_sql(t, cfg, cluster, writer, inputs)
+    instances = _add_instances(t, cfg, cluster, inputs, _add_monitoring_role(t, cfg))
+    function = _add_setup_sql(t, cfg, cluster, instances[0], inputs)
     _add_outputs(t, cfg, cluster)
+    t.add_output(Output(OUT_CLUSTER_ID, Description="The cluster's identifier", Value=Ref(cluster)))
+    t.add_output(
+        Output(
+            OUT_INSTANCE_IDS,
+            Description="The instances' identifiers, comma-separated: the writer, then the readers",
+            Value=Join(",", [Ref(i) for i in instances]),
+        )
+    )
+    t.add_output(
+        Output(OUT_SETUP_FUNCTION, Description="The set-up SQL function (pgvector, roles)", Value=Ref(function))
+    )
     return t
 
 
@@ -190,7 +206,7 @@ def _monitoring(cfg: EnvConfig, role: iam.Role | None) -> dict[str, object]:
 
 def _add_instances(
     t: Template, cfg: EnvConfig, cluster: rds.DBCluster, inputs: dict[str, Parameter], monitoring: iam.Role | None
-) -> rds.DBInstance:
+) -> list[rds.DBInstance]:
     """The writer in the first AZ, then each reader in the next AZ round the list."""
     db = cfg.database
     insights = {"PerformanceInsightsKMSKeyId": Ref(inputs["key"])} if "key" in inputs else {}
@@ -223,12 +239,12 @@ def _add_instances(
                 ),
             )
         made.append(t.add_resource(instance))
-    return made[0]
+    return made
 
 
 def _add_setup_sql(
     t: Template, cfg: EnvConfig, cluster: rds.DBCluster, writer: rds.DBInstance, inputs: dict[str, Parameter]
-) -> None:
+) -> awslambda.Function:
     """Lambda-backed custom resources that run the set-up SQL once the writer is available: pgvector, then roles."""
     secret_arn = GetAtt(cluster, "MasterUserSecret.SecretArn")
     key_arn = Ref(inputs["key"]) if "key" in inputs else None
@@ -269,6 +285,7 @@ def _add_setup_sql(
         PgVector("PgVectorExtension", **common, Statements=[dbaccess.EXTENSION], DependsOn=[writer])
     )
     t.add_resource(DatabaseRoles("DatabaseRoles", **common, Statements=dbaccess.statements(cfg), DependsOn=[extension]))
+    return function
 
 
 def _add_outputs(t: Template, cfg: EnvConfig, cluster: rds.DBCluster) -> None:

@@ -66,6 +66,9 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "WAFv2": ("wafv2",),  # its logging puts a CloudWatch Logs resource policy in place (logs, above)
     "CertificateManager": ("acm",),  # the app's certificate, where params name a domain
     "Route53": ("route53",),  # the certificate's validation records and the alias to the ALB
+    "CloudWatch": ("cloudwatch",),  # the alarms and the dashboard
+    "SNS": ("sns",),  # the alarm topic
+    "Events": ("events",),  # ECS deployment failures to the alarm topic
 }
 # The repository's GitHub environments that deploy (.github/workflows/deploy.yml): the deploy role trusts a job in
 # exactly these, not in any environment someone adds to the repository.

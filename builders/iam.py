@@ -9,7 +9,7 @@ awacs documents and never adds resources to a template.
 
 from __future__ import annotations
 
-from awacs import bedrock, cloudformation, ec2, ecr, iam, kms, logs, rds_data, rds_db, s3, secretsmanager, ssm, sts
+from awacs import bedrock, cloudformation, ec2, ecr, iam, kms, logs, rds_data, rds_db, s3, secretsmanager, sns, ssm, sts
 from awacs.aws import (
     Action,
     Allow,
@@ -153,6 +153,27 @@ def elb_log_delivery(elb_account: str | None) -> Principal:
     return Principal("AWS", [Sub(f"arn:${{AWS::Partition}}:iam::{elb_account}:root")])
 
 
+# The services that publish to an environment's alarm topic (builders/monitoring.py).
+TOPIC_PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
+
+
+def alarm_topic_policy(topic_arn: AWSHelperFn) -> PolicyDocument:
+    """Who may publish to the alarm topic: CloudWatch alarms and EventBridge rules of this account, nobody else."""
+    return PolicyDocument(
+        Version=VERSION,
+        Statement=[
+            Statement(
+                Sid="AlarmsAndEventsOfThisAccountPublish",
+                Effect=Allow,
+                Principal=Principal("Service", list(TOPIC_PUBLISHERS)),
+                Action=[sns.Publish],
+                Resource=[topic_arn],
+                Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))),
+            )
+        ],
+    )
+
+
 def environment_key_policy() -> PolicyDocument:
     """The environment key's policy: the account administers and grants use of the key through IAM.
 
@@ -196,6 +217,16 @@ def environment_key_policy() -> PolicyDocument:
                         Sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"),
                     )
                 ),
+            ),
+            Statement(
+                # The alarm topic is encrypted with this key: CloudWatch (alarms) and EventBridge (ECS deployment
+                # failures) publish to it, and SNS asks the key on their behalf, with their own principal.
+                Sid="AlarmsAndEventsPublishToTheEncryptedAlarmTopic",
+                Effect=Allow,
+                Principal=Principal("Service", list(TOPIC_PUBLISHERS)),
+                Action=[kms.Decrypt, kms.GenerateDataKey],
+                Resource=["*"],
+                Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))),
             ),
             Statement(
                 # A grant hands the key's use to any principal, outside IAM: only AWS services may get one, for

@@ -29,6 +29,7 @@ OUT_VPC_CIDR = "VpcCidr"
 OUT_SUBNET_IDS: dict[Tier, str] = {t: f"{t.capitalize()}SubnetIds" for t in TIERS}
 OUT_PRIVATE_ROUTE_TABLE_IDS = "PrivateRouteTableIds"
 OUT_FLOW_LOG_GROUP = "FlowLogGroupName"
+OUT_NAT_GATEWAY_IDS = "NatGatewayIds"  # where there are any: the monitoring stack's alarms watch each
 
 ANYWHERE = "0.0.0.0/0"
 VPC_CIDR = "vpc"  # a peer meaning "the VPC's own CIDR"
@@ -111,6 +112,14 @@ def build(cfg: EnvConfig) -> Template:
     _add_flow_logs(t, cfg, vpc)
     _restrict_default_security_group(t, cfg, vpc)
     _add_outputs(t, vpc, tiers, private_tables, groups)
+    if nats:
+        t.add_output(
+            Output(
+                OUT_NAT_GATEWAY_IDS,
+                Description="The NAT gateways, comma-separated, in AZ order",
+                Value=Join(",", [Ref(nat) for nat in nats]),
+            )
+        )
     return t
 
 

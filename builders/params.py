@@ -113,6 +113,10 @@ def load(path: Path, data: bytes | None = None) -> EnvConfig:
     except ValidationError as exc:
         raise ConfigError(_format(path, _problems(exc.errors()))) from None
     problems = cross_checks(cfg)
+    if not problems:  # names the alarms the environment makes: only for an otherwise valid config
+        from builders.monitoring import rollback_problems
+
+        problems += rollback_problems(cfg)
     if cfg.environment != path.stem:
         problems.insert(
             0,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from troposphere import GetAtt, Output, Parameter, Ref, Template, cloudformation
 
-from builders import compute, database, network, storage
+from builders import compute, database, monitoring, network, storage
 from builders.config import EnvConfig
 from builders.naming import description, logical_id
 from builders.tags import Module, tags
@@ -53,6 +53,7 @@ LAYERS: tuple[Layer, ...] = (
         exports=(database.OUT_ENDPOINT, database.OUT_READER_ENDPOINT, database.OUT_PORT, database.OUT_SECRET_ARN),
     ),
     Layer("compute", compute.build, values=compute.parameter_values, exports=(compute.OUT_URL, compute.OUT_ALB_DNS)),
+    Layer("monitoring", monitoring.build, exports=(monitoring.OUT_TOPIC, monitoring.OUT_APP_UNHEALTHY)),
 )
 
 

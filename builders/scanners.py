@@ -41,3 +41,10 @@ NO_ENVIRONMENT_KEY: Check = (
     "This environment has no customer managed key (storage.encryption: AES256, the seed's dev setting); "
     "CloudWatch Logs encrypts the group at rest with its own keys",
 )
+# The alarm topic where the environment has no customer managed key: SNS's AWS managed key cannot be used by
+# CloudWatch alarms (its key policy is AWS's and names no service), so such a topic would never get a message.
+NO_KEY_FOR_THE_ALARM_TOPIC: Check = (
+    "CKV_AWS_26",
+    "dev has no customer managed key (the seed's AES256), and CloudWatch alarms cannot publish to a topic under "
+    "SNS's AWS managed key; alarm messages hold no data",
+)

@@ -15,7 +15,7 @@ from troposphere import Tags
 
 from builders.naming import PROJECT, Scope
 
-Module = Literal["root", "network", "storage", "database", "compute", "bootstrap", "github"]
+Module = Literal["root", "network", "storage", "database", "compute", "monitoring", "bootstrap", "github"]
 MANAGED_BY = "cloudformation"
 
 

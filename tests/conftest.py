@@ -19,11 +19,16 @@ import pytest
 from cfnlint.decode.decode import decode_str
 
 from builders.docs.readback import props, ref, resources  # noqa: F401 - the tests' template readers
+from builders.root import LAYERS
 
 REPO = Path(__file__).resolve().parent.parent
 PARAMS = REPO / "params"
 TEMPLATES = REPO / "templates"
+# Every stack of an environment: the root, then its nested stacks in deploy order (builders/root.py LAYERS).
+STACKS: tuple[str, ...] = ("root", *(layer.module for layer in LAYERS))
 ENVS = sorted(p.stem for p in PARAMS.glob("*.yaml"))
+# The templates a build of everything writes: every environment's stacks, and the two account-wide ones.
+TEMPLATE_COUNT = len(ENVS) * len(STACKS) + 2
 
 
 @cache

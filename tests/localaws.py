@@ -196,6 +196,11 @@ UNMODELLED = {
     "AWS::WAFv2::WebACL",
     "AWS::WAFv2::WebACLAssociation",
     "AWS::WAFv2::LoggingConfiguration",
+    "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::CompositeAlarm",
+    "AWS::SNS::TopicPolicy",
+    "AWS::SNS::Subscription",
+    "AWS::Logs::QueryDefinition",
 }
 
 
@@ -431,6 +436,93 @@ def acm_certificates_validated_by_dns() -> None:
 
     def resource_class_from_type(resource_type: str) -> Any:
         return Certificate if resource_type == kind else original(resource_type)
+
+    parsing.resource_class_from_type = resource_class_from_type
+
+
+@patch
+def cloudwatch_alarms_from_cloudformation() -> None:
+    """Gap: moto's CloudFormation has no AWS::CloudWatch::Alarm or CompositeAlarm: a template's alarms are
+    skipped without a word, so DescribeAlarms finds none and nothing can watch them.
+    Real: CloudFormation makes the alarm (Ref: its name; GetAtt Arn), in state INSUFFICIENT_DATA until its metric
+    has data; a composite alarm's rule may name only alarms that exist. Here the alarm is put into moto's
+    CloudWatch with its name, metric or metric math, threshold, actions and rule, so DescribeAlarms and
+    SetAlarmState see it, and it goes with its stack. Still not shown: CloudWatch evaluating a metric (moto has
+    no data to evaluate; tests set states with SetAlarmState), and composites following their members."""
+    from moto.cloudformation import parsing
+    from moto.cloudwatch.models import MetricDataQuery, cloudwatch_backends
+
+    def put(properties: dict[str, Any], account_id: str, region_name: str) -> None:
+        backend = cloudwatch_backends[account_id][region_name]
+        rule = properties.get("AlarmRule")
+        if rule is not None:
+            named = re.findall(r'ALARM\("([^"]+)"\)', rule)
+            unknown = [n for n in named if n not in backend.alarms]
+            if unknown:
+                raise ServiceError(f"Could not save the composite alarm as alarms in the alarm rule do not exist: "
+                                   f"{unknown}")  # fmt: skip
+        queries = [
+            MetricDataQuery(
+                query_id=q["Id"],
+                label=q.get("Label", ""),
+                period=q.get("Period"),
+                return_data=q.get("ReturnData", True),
+                expression=q.get("Expression"),
+                metric_stat=None,
+            )  # fmt: skip  (the expression is what the alarm watches)
+            for q in properties.get("Metrics") or []
+        ]
+        backend.put_metric_alarm(
+            name=properties["AlarmName"], namespace=properties.get("Namespace"),
+            metric_name=properties.get("MetricName"), comparison_operator=properties.get("ComparisonOperator"),
+            evaluation_periods=properties.get("EvaluationPeriods"), period=properties.get("Period"),
+            threshold=properties.get("Threshold"), statistic=properties.get("Statistic"),
+            description=properties.get("AlarmDescription"),
+            dimensions=[{"name": d["Name"], "value": d["Value"]} for d in properties.get("Dimensions") or []],
+            alarm_actions=properties.get("AlarmActions") or [], metric_data_queries=queries or None,
+            datapoints_to_alarm=properties.get("DatapointsToAlarm"),
+            extended_statistic=properties.get("ExtendedStatistic"), ok_actions=properties.get("OKActions") or [],
+            treat_missing_data=properties.get("TreatMissingData"), rule=rule,
+        )  # fmt: skip
+
+    classes = {}
+    for kind in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"):
+        generic = _registered_class(kind)
+
+        class AlarmModel(generic):  # type: ignore[misc, valid-type]
+            __module__ = "tests.localaws"  # see _registered_class
+
+            @classmethod
+            def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,
+                                                region_name: str, **kwargs: Any) -> Any:  # fmt: skip
+                made = super().create_from_cloudformation_json(resource_name, cloudformation_json, account_id,
+                                                               region_name, **kwargs)  # fmt: skip
+                made.properties.setdefault("AlarmName", resource_name)
+                put(made.properties, account_id, region_name)
+                made.name = made.properties["AlarmName"]  # Ref and the ARN name the alarm
+                return made
+
+            @classmethod
+            def update_from_cloudformation_json(cls, original_resource: Any, new_resource_name: str,
+                                                cloudformation_json: Any, account_id: str,
+                                                region_name: str) -> Any:  # fmt: skip
+                made = super().update_from_cloudformation_json(
+                    original_resource, new_resource_name, cloudformation_json, account_id, region_name
+                )
+                made.properties.setdefault("AlarmName", original_resource.name)
+                put(made.properties, account_id, region_name)
+                made.name = made.properties["AlarmName"]
+                return made
+
+            def delete(self, account_id: str, region_name: str) -> None:
+                cloudwatch_backends[account_id][region_name].delete_alarms([self.name])
+
+        classes[kind] = AlarmModel
+
+    original = parsing.resource_class_from_type
+
+    def resource_class_from_type(resource_type: str) -> Any:
+        return classes.get(resource_type) or original(resource_type)
 
     parsing.resource_class_from_type = resource_class_from_type
 
@@ -1697,6 +1789,40 @@ def permissions_boundaries_must_exist() -> None:
     models.IAMBackend.create_role = create_role
     models.IAMBackend.put_role_permissions_boundary = put_role_permissions_boundary
     models.Role.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)
+
+
+@patch
+def load_balancer_metric_names() -> None:
+    """Gap: GetAtt LoadBalancerFullName raises NotImplementedError, and a target group has no GetAtt at all
+    (TargetGroupFullName, TargetGroupName, LoadBalancerArns): a stack that names them for CloudWatch fails.
+    Real: the full names are the ARNs' tails, app/<name>/<id> and targetgroup/<name>/<id>, which CloudWatch's
+    AWS/ApplicationELB metrics take as their LoadBalancer and TargetGroup dimensions. Still not shown: metrics
+    themselves (moto publishes no load balancer metrics)."""
+    from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+    from moto.elbv2.models import FakeLoadBalancer, FakeTargetGroup
+
+    original = FakeLoadBalancer.get_cfn_attribute
+
+    def balancer_attribute(self: Any, attribute_name: str) -> Any:
+        if attribute_name == "LoadBalancerFullName":
+            return self.arn.split(":loadbalancer/", 1)[1]
+        return original(self, attribute_name)
+
+    def group_attribute(self: Any, attribute_name: str) -> Any:
+        values = {
+            "TargetGroupFullName": self.arn.split(":", 5)[5],
+            "TargetGroupName": self.name,
+            "TargetGroupArn": self.arn,
+            "LoadBalancerArns": list(self.load_balancer_arns),
+        }
+        if attribute_name not in values:
+            raise UnformattedGetAttTemplateException()
+        return values[attribute_name]
+
+    FakeLoadBalancer.get_cfn_attribute = balancer_attribute
+    FakeTargetGroup.get_cfn_attribute = group_attribute
+    FakeTargetGroup.has_cfn_attr = classmethod(lambda cls, attr: attr in {
+        "TargetGroupFullName", "TargetGroupName", "TargetGroupArn", "LoadBalancerArns"})  # fmt: skip
 
 
 @patch

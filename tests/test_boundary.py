@@ -25,10 +25,9 @@ import pytest
 from cfnlint.decode.decode import decode_str
 
 from builders import github
-from tests.conftest import ENVS, TEMPLATES, props, resources
+from tests.conftest import ENVS, STACKS, TEMPLATES, props, resources
 from tests.policy_documents import ACCOUNT, REGION, Resolver
 
-STACKS = ("root", "network", "storage", "database", "compute")
 GITHUB_ROLES = ("CloudFormationExecutionRole", "DeployRole", "PlanRole")
 # What a role of the app stacks and one of github-oidc's are named, resolved (the app's names are generated).
 APP_ROLE = f"arn:aws:iam::{ACCOUNT}:role/nlsql-dev-Compute-1A2B3C-ApiTaskRole-4D5E6F"

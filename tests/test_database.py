@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ENVS, function_source, props, ref, resources, template
+from tests.conftest import ENVS, STACKS, function_source, props, ref, resources, template
 
 # What each environment must be, from the issue and the seed: dev scales to zero; prod has a
 # reader in another AZ, deletion protection and two weeks of backups; KMS where storage has it.
@@ -75,7 +75,7 @@ def test_cluster_is_private_encrypted_backed_up_and_snapshotted_on_delete(env: s
 def test_the_master_password_is_managed_by_secrets_manager_and_written_nowhere(env: str) -> None:
     p = props(_cluster(env))
     assert p["ManageMasterUserPassword"] is True and "MasterUserPassword" not in p
-    for stack in ("root", "network", "storage", "database", "compute"):
+    for stack in STACKS:
         assert not _keys_named(template(env, stack), "MasterUserPassword"), stack
 
 

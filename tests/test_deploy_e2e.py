@@ -23,9 +23,10 @@ import pytest
 import yaml
 
 from tests import localaws
-from tests.conftest import PARAMS, REPO, read_terminal, template
+from tests.conftest import PARAMS, REPO, STACKS, read_terminal, template
 
 STACK = "nlsql-dev"
+NESTED = sorted(f"{stack}.yaml" for stack in STACKS[1:])  # the child templates a deploy uploads
 
 
 @pytest.fixture(scope="module")
@@ -171,19 +172,22 @@ def test_first_deploy_creates_the_bootstrap_stack_and_the_environment(local, wor
             "Contents"
         ]
     ]
-    assert sorted(k.rsplit("/", 1)[1] for k in keys) == [
-        "compute.yaml",
-        "database.yaml",
-        "network.yaml",
-        "storage.yaml",
-    ]
+    assert sorted(k.rsplit("/", 1)[1] for k in keys) == NESTED
+    # The monitoring stack's alarms are CloudWatch's now, each named as the builder names it, and the composite.
+    from builders import monitoring, params
+
+    made = _client(local, "cloudwatch").describe_alarms(AlarmNamePrefix="nlsql-dev-", AlarmTypes=[
+        "MetricAlarm", "CompositeAlarm"])  # fmt: skip
+    names = {a["AlarmName"] for kind in ("MetricAlarms", "CompositeAlarms") for a in made.get(kind, [])}
+    assert names == set(monitoring.alarm_names(params.load(PARAMS / "dev.yaml")))
+    assert outputs["AlarmTopicArn"].endswith(":nlsql-dev-alarms")
 
 
 def test_deploying_again_is_no_changes_and_reuses_the_uploads(local, workdir) -> None:
     result = _build(local, workdir, "dev", "--deploy", "--yes")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "nlsql-dev: no changes" in result.stdout
-    assert result.stdout.count("unchanged dev/") == 4 and "uploaded dev/" not in result.stdout
+    assert result.stdout.count("unchanged dev/") == len(NESTED) and "uploaded dev/" not in result.stdout
     assert "creating nlsql-bootstrap" not in result.stdout
 
 
@@ -226,7 +230,7 @@ def test_a_plan_shows_the_change_and_executes_nothing(local, workdir) -> None:
     planned = _client(local, "s3").list_objects_v2(Bucket="nlsql-shared-artifacts-123456789012-us-east-1",
                                                   Prefix="plans/dev/")["Contents"]  # fmt: skip
     assert sorted(o["Key"].rsplit("/", 1)[1] for o in planned) == [
-        "compute.yaml", "database.yaml", "network.yaml", "storage.yaml"]  # fmt: skip
+        *NESTED]  # fmt: skip
     assert "-> s3://nlsql-shared-artifacts-123456789012-us-east-1/plans/dev/" in result.stdout
     summary = next(line for line in result.stdout.splitlines() if " change(s): " in line and "to add" in line)
     rows = sum(
@@ -315,7 +319,7 @@ def test_production_gets_termination_protection_and_a_stack_policy(local, workdi
     assert stack["EnableTerminationProtection"] is True
     nested = [r for r in cf.describe_stack_resources(StackName="nlsql-prod")["StackResources"]
               if r["ResourceType"] == "AWS::CloudFormation::Stack"]  # fmt: skip
-    assert len(nested) == 4
+    assert len(nested) == len(NESTED)
     for name in ["nlsql-prod", *(r["PhysicalResourceId"] for r in nested)]:
         policy = __import__("json").loads(cf.get_stack_policy(StackName=name)["StackPolicyBody"])
         (deny,) = [s for s in policy["Statement"] if s["Effect"] == "Deny"]

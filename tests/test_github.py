@@ -7,9 +7,7 @@ from typing import Any
 from cfnlint.decode import decode_str
 
 from builders import github
-from tests.conftest import ENVS, REPO, TEMPLATES, props, resources, template
-
-STACKS = ("root", "network", "storage", "database", "compute")
+from tests.conftest import ENVS, REPO, STACKS, TEMPLATES, props, resources, template
 
 
 def _doc() -> dict[str, Any]:

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from builders import params
-from tests.conftest import ENVS, PARAMS, REPO, TEMPLATES, props, ref, resources, template
+from tests.conftest import ENVS, PARAMS, REPO, STACKS, TEMPLATES, props, ref, resources, template
 
-STACKS = ("root", "network", "storage", "database", "compute")
 # Actions that do not support resource-level permissions, so "*" is the only valid Resource.
 STAR_RESOURCE_ALLOWED = {"ecr:GetAuthorizationToken", "ec2:DescribeSecurityGroups"}
 KEY_POLICY_ROOT_SID = "EnableIamPoliciesOfThisAccount"  # AWS's default key policy: "*" there means "this key"
 KEY_POLICY_LOGS_SID = "CloudWatchLogsEncryptsThisAccountsLogGroups"  # the log groups' encryption, same "*"
+KEY_POLICY_TOPIC_SID = "AlarmsAndEventsPublishToTheEncryptedAlarmTopic"  # the alarm topic's encryption, same "*"
 
 
 def _documents(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -66,7 +66,8 @@ def test_resource_star_only_for_actions_without_resource_level_permissions() -> 
                 if kind == "KeyPolicy":
                     # "*" in a key policy is this key; a Deny only narrows what the others allow
                     assert (
-                        statement["Sid"] in (KEY_POLICY_ROOT_SID, KEY_POLICY_LOGS_SID) or statement["Effect"] == "Deny"
+                        statement["Sid"] in (KEY_POLICY_ROOT_SID, KEY_POLICY_LOGS_SID, KEY_POLICY_TOPIC_SID)
+                        or statement["Effect"] == "Deny"
                     )
                 else:
                     assert set(_listed(statement["Action"])) <= STAR_RESOURCE_ALLOWED, (where, logical_id)

@@ -11,10 +11,7 @@ from builders import cli, root
 from builders.build import limits, lintcache
 from builders.build import lint as lint_module
 from builders.build.lint import lint
-from tests.conftest import ENVS, PARAMS, TEMPLATES, CleanLintPool, tree_digest
-
-STACKS = ("root", "network", "storage", "database", "compute")
-
+from tests.conftest import ENVS, PARAMS, STACKS, TEMPLATES, CleanLintPool, tree_digest
 
 TEMPLATE_FILES = sorted(TEMPLATES.rglob("*.yaml"))
 

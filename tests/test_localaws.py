@@ -263,7 +263,8 @@ def test_the_server_listens_on_loopback_only(local) -> None:
         "custom_resources_get_update_and_delete_requests", "throttling_can_be_injected",
         "security_group_egress_resources", "hosted_zone_ids_like_route53",
         "acm_certificates_validated_by_dns", "role_policies_from_cloudformation_are_json",
-        "permissions_boundaries_must_exist",
+        "permissions_boundaries_must_exist", "load_balancer_metric_names",
+        "cloudwatch_alarms_from_cloudformation",
     }, "every patch has a test in this file"  # fmt: skip
 
 

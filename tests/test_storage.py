@@ -65,9 +65,13 @@ def test_kms_key_rotates_and_its_policy_is_the_account_delegation(env: str) -> N
     keys = resources(template(env, "storage"), "AWS::KMS::Key")
     for key in keys.values():
         assert props(key)["EnableKeyRotation"] is True
-        account, logs, grants = props(key)["KeyPolicy"]["Statement"]
+        account, logs, topic, grants = props(key)["KeyPolicy"]["Statement"]
         assert account["Principal"] == {"AWS": [{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}]}
         assert logs["Principal"] == {"Service": [{"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}]}
+        # The alarm topic is encrypted with the key: CloudWatch and EventBridge of this account may publish to it.
+        assert topic["Principal"] == {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]}
+        assert topic["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+        assert topic["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
         # kms:* through IAM would let a role grant the key's use to anyone; only AWS services may hold grants
         assert (grants["Effect"], grants["Principal"], grants["Action"]) == (
             "Deny",

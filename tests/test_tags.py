@@ -8,9 +8,7 @@ import pytest
 from cfnlint.decode.decode import decode_str
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
-from tests.conftest import ENVS, TEMPLATES, props, template
-
-STACKS = ("root", "network", "storage", "database", "compute")
+from tests.conftest import ENVS, STACKS, TEMPLATES, props, template
 
 
 @cache

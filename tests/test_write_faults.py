@@ -2,7 +2,7 @@
 
 A real build.py runs in a child process, in a scratch repository whose 20
 templates and README.md's environment table are all stale, so that a build
-replaces 21 files. A driver wraps os.replace and os.unlink in that child and
+replaces every template and README.md. A driver wraps os.replace and os.unlink in that child and
 injects the fault at the k-th rename into the scratch folder: a real SIGINT,
 SIGTERM or SIGKILL sent to itself, or an OSError where the rename would be.
 A file-size limit (`ulimit -f`) and a read-only file are injected for real.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_build, scratch_repo, tree_digest
+from tests.conftest import ENVS, REPO, TEMPLATE_COUNT, run_build, scratch_repo, tree_digest
 
 DRIVER = r"""
 import errno, os, runpy, signal, sys
@@ -61,7 +61,9 @@ build = sys.argv[4]
 sys.argv = [build, *sys.argv[5:]]
 runpy.run_path(build, run_name="__main__")
 """
-STALE_FILES = 21  # 20 templates and README.md; the manifest and the diagrams are current
+STALE_FILES = (
+    TEMPLATE_COUNT + len(ENVS) + 1
+)  # every template, parameters.json and README.md (not the manifest, diagrams)
 
 
 @pytest.fixture
@@ -90,7 +92,7 @@ def _stale(repo: Path) -> list[str]:
 
 
 def test_the_scratch_repository_is_stale_in_exactly_the_files_a_build_replaces(repo: Path) -> None:
-    """The premise of the tests below: 21 replaces, so `at` covers the first, the middle and the last."""
+    """The premise of the tests below: that many replaces, so `at` covers the first, the middle and the last."""
     assert len(_stale(repo)) == STALE_FILES
     result = _drive(repo, "count", 0)
     assert result.returncode == 0, result.stderr
