@@ -263,7 +263,7 @@ def test_the_server_listens_on_loopback_only(local) -> None:
         "custom_resources_get_update_and_delete_requests", "throttling_can_be_injected",
         "security_group_egress_resources", "hosted_zone_ids_like_route53",
         "acm_certificates_validated_by_dns", "role_policies_from_cloudformation_are_json",
-        "permissions_boundaries_must_exist",
+        "permissions_boundaries_must_exist", "rollback_triggers_watch_alarms",
     }, "every patch has a test in this file"  # fmt: skip
 
 
@@ -674,3 +674,111 @@ def test_a_role_needs_a_permissions_boundary_that_exists_and_an_update_changes_i
         cf.execute_change_set(ChangeSetName=cs)
         got = iam.get_role(RoleName=name)["Role"].get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
         assert got == expected, f"an update puts or deletes the boundary in place: {_events(cf, 'bounded')[:3]}"
+
+
+ALARM_ARN = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:{}"
+
+
+def _alarm(local: localaws.LocalAws, name: str, state: str = "OK") -> str:
+    """A metric alarm as the monitoring stack makes one, in `state`; its ARN."""
+    cw = _client(local, "cloudwatch")
+    cw.put_metric_alarm(AlarmName=name, Namespace="AWS/ApplicationELB", MetricName="UnHealthyHostCount",
+                        Statistic="Maximum", Period=60, EvaluationPeriods=1, Threshold=0,
+                        ComparisonOperator="GreaterThanThreshold")  # fmt: skip
+    cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason=f"set {state} by the test")
+    return ALARM_ARN.format(name)
+
+
+def _labelled(label: str) -> str:
+    """A stack whose one parameter a test changes, to tell its template and parameters apart after a rollback."""
+    topic = {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": {"Ref": "Label"}}}
+    return json.dumps({"Parameters": {"Label": {"Type": "String"}}, "Resources": {"Topic": topic},
+                       "Outputs": {"Label": {"Value": {"Ref": "Label"}}}})  # fmt: skip
+
+
+def _until(cf: Any, name: str, wanted: set[str], seconds: float = 30) -> str:
+    deadline = time.monotonic() + seconds
+    while (status := cf.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]) not in wanted:
+        assert time.monotonic() < deadline, f"{name} still {status}"
+        time.sleep(0.1)
+    return status
+
+
+def _update(cf: Any, name: str, label: str, **extra: Any) -> str:
+    made = cf.create_change_set(StackName=name, ChangeSetName=f"to-{label}", ChangeSetType="UPDATE",
+                                TemplateBody=_labelled(label), Parameters=[{"ParameterKey": "Label",
+                                "ParameterValue": label}], **extra)["Id"]  # fmt: skip
+    cf.execute_change_set(ChangeSetName=made)
+    return made
+
+
+def test_rollback_triggers_are_kept_watched_after_the_last_resource_and_roll_an_update_back(local, monkeypatch) -> None:
+    monkeypatch.setattr(localaws, "ROLLBACK_SECONDS_PER_MINUTE", 1.0)
+    cf = _client(local, "cloudformation")
+    arn = _alarm(local, "watched-app-unhealthy")
+    config = {"RollbackTriggers": [{"Arn": arn, "Type": "AWS::CloudWatch::Alarm"}], "MonitoringTimeInMinutes": 1}
+    made = _create_through_change_set(local, "watched", _labelled("one"), RollbackConfiguration=config,
+                                      Parameters=[{"ParameterKey": "Label", "ParameterValue": "one"}])  # fmt: skip
+    assert cf.describe_change_set(ChangeSetName=made)["RollbackConfiguration"] == config
+    assert cf.describe_stacks(StackName="watched")["Stacks"][0]["StackStatus"] == "CREATE_IN_PROGRESS", (
+        "all resources are made, and the stack is watched for a minute (a second here) before it completes"
+    )
+    assert _until(cf, "watched", {"CREATE_COMPLETE"}) == "CREATE_COMPLETE"
+    assert cf.describe_stacks(StackName="watched")["Stacks"][0]["RollbackConfiguration"] == config
+
+    # An update that names no triggers is watched by the stack's; the alarm goes off during the monitoring.
+    monkeypatch.setattr(localaws, "ROLLBACK_SECONDS_PER_MINUTE", 30.0)
+    _update(cf, "watched", "two")
+    assert cf.describe_stacks(StackName="watched")["Stacks"][0]["StackStatus"] == "UPDATE_IN_PROGRESS"
+    _client(local, "cloudwatch").set_alarm_state(AlarmName="watched-app-unhealthy", StateValue="ALARM",
+                                                 StateReason="1 unhealthy target")  # fmt: skip
+    assert _until(cf, "watched", {"UPDATE_ROLLBACK_COMPLETE", "UPDATE_COMPLETE"}) == "UPDATE_ROLLBACK_COMPLETE"
+    stack = cf.describe_stacks(StackName="watched")["Stacks"][0]
+    assert stack["Parameters"] == [{"ParameterKey": "Label", "ParameterValue": "one"}], "back on the old parameters"
+    assert stack["Outputs"][0]["OutputValue"] == "one"
+    events = _events(cf, "watched")
+    (rolling,) = [e for e in events if e[1] == "UPDATE_ROLLBACK_IN_PROGRESS"]
+    assert arn in rolling[2], "the reason names the alarm"
+
+    # Already in ALARM when the operation starts: rolled back before anything changes.
+    _update(cf, "watched", "three")
+    assert _until(cf, "watched", {"UPDATE_ROLLBACK_COMPLETE", "UPDATE_COMPLETE"}) == "UPDATE_ROLLBACK_COMPLETE"
+    assert cf.describe_stacks(StackName="watched")["Stacks"][0]["Parameters"][0]["ParameterValue"] == "one"
+
+    # An empty list clears the triggers: the next update is not watched and completes.
+    monkeypatch.setattr(localaws, "ROLLBACK_SECONDS_PER_MINUTE", 0.1)
+    _update(cf, "watched", "four", RollbackConfiguration={"RollbackTriggers": [], "MonitoringTimeInMinutes": 0})
+    assert _until(cf, "watched", {"UPDATE_ROLLBACK_COMPLETE", "UPDATE_COMPLETE"}) == "UPDATE_COMPLETE"
+
+
+def test_a_trigger_whose_alarm_does_not_exist_fails_the_operation(local) -> None:
+    cf = _client(local, "cloudformation")
+    _create_through_change_set(local, "unwatchable", _labelled("one"),
+                               Parameters=[{"ParameterKey": "Label", "ParameterValue": "one"}])  # fmt: skip
+    missing = ALARM_ARN.format("no-such-alarm")
+    config = {"RollbackTriggers": [{"Arn": missing, "Type": "AWS::CloudWatch::Alarm"}], "MonitoringTimeInMinutes": 1}
+    _update(cf, "unwatchable", "two", RollbackConfiguration=config)
+    assert _until(cf, "unwatchable", {"UPDATE_ROLLBACK_COMPLETE", "UPDATE_COMPLETE"}) == "UPDATE_ROLLBACK_COMPLETE"
+    assert any(e[1] == "UPDATE_ROLLBACK_IN_PROGRESS" and missing in e[2] for e in _events(cf, "unwatchable"))
+    assert cf.describe_stacks(StackName="unwatchable")["Stacks"][0]["Parameters"][0]["ParameterValue"] == "one"
+    with pytest.raises(ClientError, match="at most 5"):
+        cf.create_change_set(StackName="unwatchable", ChangeSetName="six", ChangeSetType="UPDATE",
+                             TemplateBody=_labelled("six"), Parameters=[{"ParameterKey": "Label",
+                             "ParameterValue": "six"}], RollbackConfiguration={**config,
+                             "RollbackTriggers": config["RollbackTriggers"] * 6})  # fmt: skip
+
+
+def test_describe_alarms_applies_every_filter_and_answers_composites_only_when_asked(local) -> None:
+    _alarm(local, "nlsql-qa-app-unhealthy", "ALARM")
+    _alarm(local, "nlsql-qa-db-cpu", "OK")
+    _alarm(local, "nlsql-other-app-unhealthy", "ALARM")
+    cw = _client(local, "cloudwatch")
+    cw.put_composite_alarm(AlarmName="nlsql-qa-any", AlarmRule='ALARM("nlsql-qa-app-unhealthy")')
+    cw.set_alarm_state(AlarmName="nlsql-qa-any", StateValue="ALARM", StateReason="a child is in ALARM")
+    both = cw.describe_alarms(AlarmNamePrefix="nlsql-qa-", StateValue="ALARM",
+                              AlarmTypes=["MetricAlarm", "CompositeAlarm"])  # fmt: skip
+    assert [a["AlarmName"] for a in both["MetricAlarms"]] == ["nlsql-qa-app-unhealthy"]
+    assert [a["AlarmName"] for a in both["CompositeAlarms"]] == ["nlsql-qa-any"]
+    metric_only = cw.describe_alarms(AlarmNamePrefix="nlsql-qa-")
+    assert sorted(a["AlarmName"] for a in metric_only["MetricAlarms"]) == ["nlsql-qa-app-unhealthy", "nlsql-qa-db-cpu"]
+    assert metric_only["CompositeAlarms"] == []
