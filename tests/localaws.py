@@ -1363,15 +1363,15 @@ def _roll_back_on_trigger(stack: Any, kind: str, reason: str, restores: list[tup
     UPDATE_ROLLBACK_COMPLETE; a create deletes what it made (DeletionPolicy Retain kept) and ends
     ROLLBACK_COMPLETE."""
     if kind == "UPDATE":
-        for each, restore in restores:
+        stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+        for each, restore in restores:  # the root first, then each nested stack, before the root completes
             events, status = list(each.events), each.status
             restore()
             each.events[:] = events
             if each is not stack and status != each.status:  # a nested stack this update changed
-                each._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+                each._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason="")
                 each._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
                 each.status = "UPDATE_ROLLBACK_COMPLETE"
-        stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
         stack.output_map = stack._create_output_map()
         stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
         stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
