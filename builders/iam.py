@@ -9,7 +9,23 @@ awacs documents and never adds resources to a template.
 
 from __future__ import annotations
 
-from awacs import bedrock, cloudformation, ec2, ecr, iam, kms, logs, rds_data, rds_db, s3, secretsmanager, sns, ssm, sts
+from awacs import (
+    bedrock,
+    cloudformation,
+    cloudwatch,
+    ec2,
+    ecr,
+    iam,
+    kms,
+    logs,
+    rds_data,
+    rds_db,
+    s3,
+    secretsmanager,
+    sns,
+    ssm,
+    sts,
+)
 from awacs.aws import (
     Action,
     Allow,
@@ -528,6 +544,13 @@ def _plan_statements(prefix: str, artifacts_bucket: AWSHelperFn, areas: tuple[st
             Resource=_stack_arns(prefix),
         ),
         Statement(Sid="ListTheArtifacts", Effect=Allow, Action=[s3.ListBucket], Resource=[bucket_arn]),
+        Statement(
+            # The rollback triggers a deploy names, and --status's alarms in ALARM.
+            Sid="ReadThisProjectsAlarms",
+            Effect=Allow,
+            Action=[cloudwatch.DescribeAlarms],
+            Resource=[Sub(f"arn:${{AWS::Partition}}:cloudwatch:${{AWS::Region}}:${{AWS::AccountId}}:alarm:{prefix}-*")],
+        ),
         Statement(Sid="UploadTemplates", Effect=Allow, Action=[s3.GetObject, s3.PutObject], Resource=objects_arn),
         Statement(
             Sid="ReadTheParametersTheStacksName",

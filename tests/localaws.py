@@ -26,6 +26,9 @@ What it models, failures included:
   custom resources get Delete requests, EC2 refuses a group another rule names and a VPC that still holds
   groups; a failure ends DELETE_FAILED with the reason and keeps what is left ("Embedded stack ... was not
   successfully deleted" up the nesting), and a later DeleteStack takes up where it stopped;
+- rollback triggers: a change set's and a stack's RollbackConfiguration; a trigger in ALARM during the operation
+  or the monitoring after its last resource (minutes scaled by ROLLBACK_SECONDS_PER_MINUTE), or one whose alarm
+  does not exist, rolls the operation back with the alarm's ARN in the reason; DescribeAlarms's filters;
 - types moto does not model (UNMODELLED): a generic provider from their registry schemas (properties
   validated, GetAtt only of readOnlyProperties);
 - IAM roles' permissions boundaries (one that does not exist fails the role); nested stack outputs, ids and
@@ -196,8 +199,6 @@ UNMODELLED = {
     "AWS::WAFv2::WebACL",
     "AWS::WAFv2::WebACLAssociation",
     "AWS::WAFv2::LoggingConfiguration",
-    "AWS::CloudWatch::Alarm",
-    "AWS::CloudWatch::CompositeAlarm",
     "AWS::SNS::TopicPolicy",
     "AWS::SNS::Subscription",
     "AWS::Logs::QueryDefinition",
@@ -440,6 +441,20 @@ def acm_certificates_validated_by_dns() -> None:
     parsing.resource_class_from_type = resource_class_from_type
 
 
+class _AlarmResource(_Registered):
+    """An alarm made from a template: its ARN is ...:alarm:<name>, a composite's too."""
+
+    def get_cfn_attribute(self, attribute: str) -> str:
+        if attribute == "Arn":
+            return f"arn:aws:cloudwatch:{self.region}:{self.account_id}:alarm:{self.name}"
+        return super().get_cfn_attribute(attribute)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        cloudwatch_backends[account_id][region_name].delete_alarms([self.name])
+
+
 @patch
 def cloudwatch_alarms_from_cloudformation() -> None:
     """Gap: moto's CloudFormation has no AWS::CloudWatch::Alarm or CompositeAlarm: a template's alarms are
@@ -478,7 +493,7 @@ def cloudwatch_alarms_from_cloudformation() -> None:
             evaluation_periods=properties.get("EvaluationPeriods"), period=properties.get("Period"),
             threshold=properties.get("Threshold"), statistic=properties.get("Statistic"),
             description=properties.get("AlarmDescription"),
-            dimensions=[{"name": d["Name"], "value": d["Value"]} for d in properties.get("Dimensions") or []],
+            dimensions=[{"Name": d["Name"], "Value": d["Value"]} for d in properties.get("Dimensions") or []],
             alarm_actions=properties.get("AlarmActions") or [], metric_data_queries=queries or None,
             datapoints_to_alarm=properties.get("DatapointsToAlarm"),
             extended_statistic=properties.get("ExtendedStatistic"), ok_actions=properties.get("OKActions") or [],
@@ -500,6 +515,7 @@ def cloudwatch_alarms_from_cloudformation() -> None:
                 made.properties.setdefault("AlarmName", resource_name)
                 put(made.properties, account_id, region_name)
                 made.name = made.properties["AlarmName"]  # Ref and the ARN name the alarm
+                made.__class__ = _AlarmResource
                 return made
 
             @classmethod
@@ -1416,6 +1432,201 @@ def a_failed_update_rolls_back() -> None:
             return None
 
     models.CloudFormationBackend.execute_change_set = execute_change_set
+
+
+# How long CloudFormation's monitoring of rollback triggers lasts here: MonitoringTimeInMinutes times this many
+# seconds (LOCALAWS_ROLLBACK_SECONDS_PER_MINUTE), so that a 10-minute watch takes a second, not ten minutes.
+ROLLBACK_SECONDS_PER_MINUTE = float(os.environ.get("LOCALAWS_ROLLBACK_SECONDS_PER_MINUTE", "0.1"))
+ALARM_POLL = 0.1  # seconds between looks at the triggers' alarms
+
+
+def _trigger_alarm(arn: str) -> Any:
+    """The moto alarm a trigger's ARN (arn:<partition>:cloudwatch:<region>:<account>:alarm:<name>) names, or None."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    parts = arn.split(":", 6)
+    if len(parts) != 7 or parts[2] != "cloudwatch" or parts[5] != "alarm":
+        return None
+    return cloudwatch_backends[parts[4]][parts[3]].alarms.get(parts[6])
+
+
+def _nested_stacks(stack: Any) -> list[Any]:
+    """Every nested stack under `stack`, at any depth."""
+    from moto.cloudformation.models import Stack
+
+    found = []
+    for resource in list(stack.resource_map._parsed_resources.values()):
+        if isinstance(resource, Stack):
+            found += [resource, *_nested_stacks(resource)]
+    return found
+
+
+def _roll_back_on_trigger(stack: Any, kind: str, reason: str, restores: list[tuple[Any, Callable[[], None]]]) -> None:
+    """A create or update that a rollback trigger stops: the stack rolls back, with `reason` naming the alarm.
+
+    An update's stacks get their earlier template, parameters and outputs back (events kept) and end
+    UPDATE_ROLLBACK_COMPLETE; a create deletes what it made (DeletionPolicy Retain kept) and ends
+    ROLLBACK_COMPLETE."""
+    if kind == "UPDATE":
+        stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+        for each, restore in restores:  # the root first, then each nested stack, before the root completes
+            events, status = list(each.events), each.status
+            restore()
+            each.events[:] = events
+            if each is not stack and status != each.status:  # a nested stack this update changed
+                each._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason="")
+                each._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+                each.status = "UPDATE_ROLLBACK_COMPLETE"
+        stack.output_map = stack._create_output_map()
+        stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
+        stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+        stack.status = "UPDATE_ROLLBACK_COMPLETE"
+        return
+    stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+    stuck = _delete_all(stack)
+    stack.status = "ROLLBACK_FAILED" if stuck else "ROLLBACK_COMPLETE"
+    stack._add_stack_event(stack.status)
+
+
+def _firing(arns: list[str]) -> list[str]:
+    return [arn for arn in arns if (alarm := _trigger_alarm(arn)) is not None and alarm.state_value == "ALARM"]
+
+
+def _monitor(stack: Any, kind: str, arns: list[str], minutes: int,
+             restores: list[tuple[Any, Callable[[], None]]]) -> None:  # fmt: skip
+    """CloudFormation's monitoring period after the last resource: the stack stays CREATE_ or UPDATE_IN_PROGRESS;
+    a trigger in ALARM rolls the operation back, and when the time is up an update cleans up and completes."""
+    deadline = time.monotonic() + minutes * ROLLBACK_SECONDS_PER_MINUTE
+    while True:
+        firing = _firing(arns)
+        if firing:
+            _roll_back_on_trigger(stack, kind, _trigger_reason(firing), restores)
+            return
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(ALARM_POLL)
+    if kind == "UPDATE":
+        stack._add_stack_event("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
+    stack._add_stack_event(f"{kind}_COMPLETE")
+    stack.status = f"{kind}_COMPLETE"
+
+
+def _trigger_reason(arns: list[str]) -> str:
+    """The stack event's reason for a rollback a trigger set off; it names each alarm by its ARN."""
+    return f"Rollback triggered by alarm(s) in ALARM state: [{', '.join(arns)}]"
+
+
+@patch
+def rollback_triggers_watch_alarms() -> None:
+    """Gaps: CreateChangeSet drops RollbackConfiguration (DescribeChangeSet and DescribeStacks never show it),
+    and no operation is ever watched: an alarm in ALARM changes nothing, and a trigger naming an alarm that does
+    not exist is accepted. DescribeAlarms applies only the first of AlarmNamePrefix, AlarmNames and StateValue it
+    is given, and answers composite alarms without AlarmTypes asking for them; PutCompositeAlarm is missing.
+    Real (the user guide's "rollback triggers", the RollbackConfiguration and RollbackTrigger API pages): the
+    change set keeps its RollbackConfiguration (at most 5 triggers; 0-180 minutes), and so does the stack, which
+    applies it to every later operation that names none (an empty list clears it). CloudFormation watches the
+    triggers during the operation and for MonitoringTimeInMinutes after its last resource (minutes are
+    ROLLBACK_SECONDS_PER_MINUTE seconds here), the stack staying CREATE_ or UPDATE_IN_PROGRESS all that while;
+    a trigger in ALARM (one already in ALARM when the operation starts too) rolls the operation back: an update to
+    UPDATE_ROLLBACK_COMPLETE on its earlier template and parameters, a create to ROLLBACK_COMPLETE; a trigger
+    whose alarm is missing fails the operation the same way. Once the time is up an update cleans up
+    (UPDATE_COMPLETE_CLEANUP_IN_PROGRESS) and completes. DescribeAlarms applies every filter it is given, and
+    without AlarmTypes answers metric alarms only; PutCompositeAlarm makes an alarm with an AlarmRule.
+    Still not shown: AWS's exact words in the rollback's reason (here the stack's ROLLBACK_IN_PROGRESS or
+    UPDATE_ROLLBACK_IN_PROGRESS names each alarm by its ARN, which is what the deploy reads); an alarm going off
+    while the resources are still being made (moto makes them all within ExecuteChangeSet, so the watch begins
+    after the last one); resources a rolled-back update had changed keep their new settings (as in
+    a_failed_update_rolls_back), and Remove changes happen before the watch, not in the cleanup after it;
+    a composite alarm's state following its rule, and any alarm's evaluation of its metrics (moto evaluates
+    none: tests set states with SetAlarmState); INSUFFICIENT_DATA never rolls back, here as in AWS."""
+    from moto.cloudformation import models, responses
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.core.responses import ActionResult
+
+    original_create = responses.CloudFormationResponse.create_change_set
+
+    def create_change_set(self: Any) -> Any:
+        wanted = self._get_param("RollbackConfiguration")
+        if wanted is not None:
+            triggers = wanted.get("RollbackTriggers") or []
+            minutes = int(wanted.get("MonitoringTimeInMinutes") or 0)
+            if len(triggers) > 5 or not 0 <= minutes <= 180:
+                raise ValidationError(
+                    self._get_param("StackName"),
+                    message="RollbackConfiguration takes at most 5 rollback triggers and 0 to 180 minutes",
+                )
+        answer = original_create(self)
+        name, stack_name = self._get_param("ChangeSetName"), self._get_param("StackName")
+        backend = self.cloudformation_backend
+        made = [cs for cs in backend.change_sets.values()
+                if cs.change_set_name == name and stack_name in (cs.stack_name, cs.stack_id)]  # fmt: skip
+        if made:
+            stack = made[-1].stack
+            kept = getattr(stack, "rollback_configuration", None)
+            made[-1].rollback_configuration = wanted if wanted is not None else kept
+        return answer
+
+    responses.CloudFormationResponse.create_change_set = create_change_set
+    original_execute = models.CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        change_set = self.describe_change_set(change_set_name)
+        config = getattr(change_set, "rollback_configuration", None) or {}
+        arns = [t["Arn"] for t in config.get("RollbackTriggers") or []]
+        stack = self.stacks.get(change_set.stack_id)
+        if stack is None or not arns or change_set.execution_status != "AVAILABLE":
+            original_execute(self, change_set_name, stack_name)
+            if stack is not None and getattr(change_set, "rollback_configuration", None) is not None:
+                stack.rollback_configuration = change_set.rollback_configuration
+            return None
+        stack.rollback_configuration = config
+        kind = "CREATE" if change_set.change_set_type == "CREATE" else "UPDATE"
+        missing = [arn for arn in arns if _trigger_alarm(arn) is None]
+        firing = _firing(arns)
+        if missing or firing:  # the operation fails before its first resource, as CloudFormation fails it
+            others = [cs_id for cs_id, cs in self.change_sets.items() if cs.stack_id == stack.stack_id]
+            for cs_id in others:
+                if cs_id != change_set.change_set_id:
+                    self.change_sets.pop(cs_id, None)
+            change_set.execution_status = "EXECUTE_COMPLETE"
+            stack._add_stack_event(f"{kind}_IN_PROGRESS", resource_status_reason="User Initiated")
+            reason = f"Rollback trigger(s) not found: [{', '.join(missing)}]" if missing else _trigger_reason(firing)
+            _roll_back_on_trigger(stack, kind, reason, [(stack, _snapshot(stack))] if kind == "UPDATE" else [])
+            return None
+        restores = [(s, _snapshot(s)) for s in [stack, *_nested_stacks(stack)]] if kind == "UPDATE" else []
+        original_execute(self, change_set_name, stack_name)
+        if stack.status != f"{kind}_COMPLETE":
+            return None  # failed already, and rolled back for its own reason
+        if stack.events and stack.events[-1].resource_status == f"{kind}_COMPLETE":
+            stack.events.pop()  # it completes after the monitoring, not now
+        stack.status = f"{kind}_IN_PROGRESS"
+        minutes = int(config.get("MonitoringTimeInMinutes") or 0)
+        threading.Thread(target=_monitor, args=(stack, kind, arns, minutes, restores), daemon=True).start()
+        return None
+
+    models.CloudFormationBackend.execute_change_set = execute_change_set
+
+    def describe_alarms(self: Any) -> Any:
+        backend = self.cloudwatch_backend
+        alarms = list(backend.describe_alarms())
+        prefix, names = self._get_param("AlarmNamePrefix"), self._get_param("AlarmNames", [])
+        state, action = self._get_param("StateValue"), self._get_param("ActionPrefix")
+        kinds = self._get_param("AlarmTypes") or ["MetricAlarm"]
+        if prefix:
+            alarms = [a for a in alarms if a.name.startswith(prefix)]
+        if names:
+            alarms = [a for a in alarms if a.name in names]
+        if state:
+            alarms = [a for a in alarms if a.state_value == state]
+        if action:
+            alarms = [a for a in alarms if a in list(backend.get_alarms_by_action_prefix(action))]
+        metric = [a for a in alarms if a.rule is None] if "MetricAlarm" in kinds else []
+        composite = [a for a in alarms if a.rule is not None] if "CompositeAlarm" in kinds else []
+        return ActionResult({"MetricAlarms": metric, "CompositeAlarms": composite})
+
+    CloudWatchResponse.describe_alarms = describe_alarms
+    CloudWatchResponse.put_composite_alarm = CloudWatchResponse.put_metric_alarm  # it keeps the AlarmRule given
 
 
 def _references(value: Any) -> set[str]:

@@ -82,8 +82,10 @@ def test_a_plan_cannot_execute_and_neither_role_touches_resources_itself() -> No
     plan, deploy = _actions("PlanRole"), _actions("DeployRole")
     assert "cloudformation:ExecuteChangeSet" not in plan and "cloudformation:ExecuteChangeSet" in deploy
     assert plan < deploy
-    assert {a.split(":")[0] for a in plan} == {"cloudformation", "s3", "ssm"}, "a plan passes no role"
-    assert {a.split(":")[0] for a in deploy} == {"cloudformation", "s3", "ssm", "iam"}
+    # A plan passes no role; it reads alarms (the rollback triggers it names, --status) and nothing else there.
+    assert {a.split(":")[0] for a in plan} == {"cloudformation", "cloudwatch", "s3", "ssm"}, "a plan passes no role"
+    assert {a for a in plan if a.startswith("cloudwatch:")} == {"cloudwatch:DescribeAlarms"}
+    assert {a.split(":")[0] for a in deploy} == {"cloudformation", "cloudwatch", "s3", "ssm", "iam"}
     (pass_role,) = [s for s in _statements("DeployRole") if "iam:PassRole" in s["Action"]]
     assert pass_role["Action"] == ["iam:PassRole"]
     assert pass_role["Resource"] == [{"Fn::GetAtt": ["CloudFormationExecutionRole", "Arn"]}]

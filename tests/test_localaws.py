@@ -264,7 +264,7 @@ def test_the_server_listens_on_loopback_only(local) -> None:
         "security_group_egress_resources", "hosted_zone_ids_like_route53",
         "acm_certificates_validated_by_dns", "role_policies_from_cloudformation_are_json",
         "permissions_boundaries_must_exist", "load_balancer_metric_names",
-        "cloudwatch_alarms_from_cloudformation",
+        "cloudwatch_alarms_from_cloudformation", "rollback_triggers_watch_alarms",
     }, "every patch has a test in this file"  # fmt: skip
 
 
@@ -675,3 +675,173 @@ def test_a_role_needs_a_permissions_boundary_that_exists_and_an_update_changes_i
         cf.execute_change_set(ChangeSetName=cs)
         got = iam.get_role(RoleName=name)["Role"].get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
         assert got == expected, f"an update puts or deletes the boundary in place: {_events(cf, 'bounded')[:3]}"
+
+
+ALARM_ARN = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:{}"
+
+
+def _alarm(local: localaws.LocalAws, name: str, state: str = "OK") -> str:
+    """A metric alarm as the monitoring stack makes one, in `state`; its ARN."""
+    cw = _client(local, "cloudwatch")
+    cw.put_metric_alarm(AlarmName=name, Namespace="AWS/ApplicationELB", MetricName="UnHealthyHostCount",
+                        Statistic="Maximum", Period=60, EvaluationPeriods=1, Threshold=0,
+                        ComparisonOperator="GreaterThanThreshold")  # fmt: skip
+    cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason=f"set {state} by the test")
+    return ALARM_ARN.format(name)
+
+
+def _labelled(label: str) -> str:
+    """A stack whose one parameter a test changes, to tell its template and parameters apart after a rollback."""
+    topic = {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": {"Ref": "Label"}}}
+    return json.dumps({"Parameters": {"Label": {"Type": "String"}}, "Resources": {"Topic": topic},
+                       "Outputs": {"Label": {"Value": {"Ref": "Label"}}}})  # fmt: skip
+
+
+def _until(cf: Any, name: str, wanted: set[str], seconds: float = 30) -> str:
+    deadline = time.monotonic() + seconds
+    while (status := cf.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]) not in wanted:
+        assert time.monotonic() < deadline, f"{name} still {status}"
+        time.sleep(0.1)
+    return status
+
+
+def _update(cf: Any, name: str, label: str, **extra: Any) -> str:
+    made = cf.create_change_set(StackName=name, ChangeSetName=f"to-{label}", ChangeSetType="UPDATE",
+                                TemplateBody=_labelled(label), Parameters=[{"ParameterKey": "Label",
+                                "ParameterValue": label}], **extra)["Id"]  # fmt: skip
+    cf.execute_change_set(ChangeSetName=made)
+    return made
+
+
+def test_rollback_triggers_are_kept_watched_after_the_last_resource_and_roll_an_update_back(local, monkeypatch) -> None:
+    monkeypatch.setattr(localaws, "ROLLBACK_SECONDS_PER_MINUTE", 1.0)
+    cf = _client(local, "cloudformation")
+    arn = _alarm(local, "watched-app-unhealthy")
+    config = {"RollbackTriggers": [{"Arn": arn, "Type": "AWS::CloudWatch::Alarm"}], "MonitoringTimeInMinutes": 1}
+    made = _create_through_change_set(local, "watched", _labelled("one"), RollbackConfiguration=config,
+                                      Parameters=[{"ParameterKey": "Label", "ParameterValue": "one"}])  # fmt: skip
+    assert cf.describe_change_set(ChangeSetName=made)["RollbackConfiguration"] == config
+    assert cf.describe_stacks(StackName="watched")["Stacks"][0]["StackStatus"] == "CREATE_IN_PROGRESS", (
+        "all resources are made, and the stack is watched for a minute (a second here) before it completes"
+    )
+    assert _until(cf, "watched", {"CREATE_COMPLETE"}) == "CREATE_COMPLETE"
+    assert cf.describe_stacks(StackName="watched")["Stacks"][0]["RollbackConfiguration"] == config
+
+    # An update that names no triggers is watched by the stack's; the alarm goes off during the monitoring.
+    monkeypatch.setattr(localaws, "ROLLBACK_SECONDS_PER_MINUTE", 30.0)
+    _update(cf, "watched", "two")
+    assert cf.describe_stacks(StackName="watched")["Stacks"][0]["StackStatus"] == "UPDATE_IN_PROGRESS"
+    _client(local, "cloudwatch").set_alarm_state(AlarmName="watched-app-unhealthy", StateValue="ALARM",
+                                                 StateReason="1 unhealthy target")  # fmt: skip
+    assert _until(cf, "watched", {"UPDATE_ROLLBACK_COMPLETE", "UPDATE_COMPLETE"}) == "UPDATE_ROLLBACK_COMPLETE"
+    stack = cf.describe_stacks(StackName="watched")["Stacks"][0]
+    assert stack["Parameters"] == [{"ParameterKey": "Label", "ParameterValue": "one"}], "back on the old parameters"
+    assert stack["Outputs"][0]["OutputValue"] == "one"
+    events = _events(cf, "watched")
+    (rolling,) = [e for e in events if e[1] == "UPDATE_ROLLBACK_IN_PROGRESS"]
+    assert arn in rolling[2], "the reason names the alarm"
+
+    # Already in ALARM when the operation starts: rolled back before anything changes.
+    _update(cf, "watched", "three")
+    assert _until(cf, "watched", {"UPDATE_ROLLBACK_COMPLETE", "UPDATE_COMPLETE"}) == "UPDATE_ROLLBACK_COMPLETE"
+    assert cf.describe_stacks(StackName="watched")["Stacks"][0]["Parameters"][0]["ParameterValue"] == "one"
+
+    # An empty list clears the triggers: the next update is not watched and completes.
+    monkeypatch.setattr(localaws, "ROLLBACK_SECONDS_PER_MINUTE", 0.1)
+    _update(cf, "watched", "four", RollbackConfiguration={"RollbackTriggers": [], "MonitoringTimeInMinutes": 0})
+    assert _until(cf, "watched", {"UPDATE_ROLLBACK_COMPLETE", "UPDATE_COMPLETE"}) == "UPDATE_COMPLETE"
+
+
+def test_a_trigger_whose_alarm_does_not_exist_fails_the_operation(local) -> None:
+    cf = _client(local, "cloudformation")
+    _create_through_change_set(local, "unwatchable", _labelled("one"),
+                               Parameters=[{"ParameterKey": "Label", "ParameterValue": "one"}])  # fmt: skip
+    missing = ALARM_ARN.format("no-such-alarm")
+    config = {"RollbackTriggers": [{"Arn": missing, "Type": "AWS::CloudWatch::Alarm"}], "MonitoringTimeInMinutes": 1}
+    _update(cf, "unwatchable", "two", RollbackConfiguration=config)
+    assert _until(cf, "unwatchable", {"UPDATE_ROLLBACK_COMPLETE", "UPDATE_COMPLETE"}) == "UPDATE_ROLLBACK_COMPLETE"
+    assert any(e[1] == "UPDATE_ROLLBACK_IN_PROGRESS" and missing in e[2] for e in _events(cf, "unwatchable"))
+    assert cf.describe_stacks(StackName="unwatchable")["Stacks"][0]["Parameters"][0]["ParameterValue"] == "one"
+    with pytest.raises(ClientError, match="at most 5"):
+        cf.create_change_set(StackName="unwatchable", ChangeSetName="six", ChangeSetType="UPDATE",
+                             TemplateBody=_labelled("six"), Parameters=[{"ParameterKey": "Label",
+                             "ParameterValue": "six"}], RollbackConfiguration={**config,
+                             "RollbackTriggers": config["RollbackTriggers"] * 6})  # fmt: skip
+
+
+def test_describe_alarms_applies_every_filter_and_answers_composites_only_when_asked(local) -> None:
+    _alarm(local, "nlsql-qa-app-unhealthy", "ALARM")
+    _alarm(local, "nlsql-qa-db-cpu", "OK")
+    _alarm(local, "nlsql-other-app-unhealthy", "ALARM")
+    cw = _client(local, "cloudwatch")
+    cw.put_composite_alarm(AlarmName="nlsql-qa-any", AlarmRule='ALARM("nlsql-qa-app-unhealthy")')
+    cw.set_alarm_state(AlarmName="nlsql-qa-any", StateValue="ALARM", StateReason="a child is in ALARM")
+    both = cw.describe_alarms(AlarmNamePrefix="nlsql-qa-", StateValue="ALARM",
+                              AlarmTypes=["MetricAlarm", "CompositeAlarm"])  # fmt: skip
+    assert [a["AlarmName"] for a in both["MetricAlarms"]] == ["nlsql-qa-app-unhealthy"]
+    assert [a["AlarmName"] for a in both["CompositeAlarms"]] == ["nlsql-qa-any"]
+    metric_only = cw.describe_alarms(AlarmNamePrefix="nlsql-qa-")
+    assert sorted(a["AlarmName"] for a in metric_only["MetricAlarms"]) == ["nlsql-qa-app-unhealthy", "nlsql-qa-db-cpu"]
+    assert metric_only["CompositeAlarms"] == []
+
+
+def test_template_alarms_are_cloudwatch_s_and_a_composite_needs_its_members(local) -> None:
+    metric = {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmName": "t-errors",
+            "Namespace": "AWS/Lambda",
+            "MetricName": "Errors",
+            "Statistic": "Sum",
+            "Period": 60,
+            "EvaluationPeriods": 1,
+            "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold",
+        },
+    }
+    composite = {
+        "Type": "AWS::CloudWatch::CompositeAlarm",
+        "DependsOn": ["Errors"],
+        "Properties": {"AlarmName": "t-unhealthy", "AlarmRule": 'ALARM("t-errors")'},
+    }
+    outputs = {"Arn": {"Value": {"Fn::GetAtt": ["Unhealthy", "Arn"]}}, "Name": {"Value": {"Ref": "Errors"}}}
+    _create_through_change_set(local, "alarms", json.dumps(
+        {"Resources": {"Errors": metric, "Unhealthy": composite}, "Outputs": outputs}))  # fmt: skip
+    cf, cw = _client(local, "cloudformation"), _client(local, "cloudwatch")
+    stack = cf.describe_stacks(StackName="alarms")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    got = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert got == {"Arn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:t-unhealthy", "Name": "t-errors"}
+    found = cw.describe_alarms(AlarmNamePrefix="t-", AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+    assert [a["AlarmName"] for a in found["MetricAlarms"]] == ["t-errors"]
+    assert [(a["AlarmName"], a["AlarmRule"]) for a in found["CompositeAlarms"]] == [
+        ("t-unhealthy", 'ALARM("t-errors")')
+    ]
+    # A rule naming an alarm that does not exist fails the resource, as CloudWatch refuses it.
+    orphan = {
+        "Type": "AWS::CloudWatch::CompositeAlarm",
+        "Properties": {"AlarmName": "t-o", "AlarmRule": 'ALARM("nope")'},
+    }
+    _create_through_change_set(local, "orphan", json.dumps({"Resources": {"Orphan": orphan}}))
+    assert cf.describe_stacks(StackName="orphan")["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+    cf.delete_stack(StackName="alarms")
+    assert cw.describe_alarms(AlarmNamePrefix="t-", AlarmTypes=["MetricAlarm", "CompositeAlarm"])["MetricAlarms"] == []
+
+
+def test_load_balancer_and_target_group_full_names_are_their_arns_tails(local) -> None:
+    ec2 = _client(local, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=f"us-east-1{z}")["Subnet"][
+        "SubnetId"] for i, z in enumerate("ab")]  # fmt: skip
+    template = {"Resources": {
+        "Lb": {"Type": "AWS::ElasticLoadBalancingV2::LoadBalancer", "Properties": {"Subnets": subnets}},
+        "Tg": {"Type": "AWS::ElasticLoadBalancingV2::TargetGroup", "Properties": {
+            "Port": 80, "Protocol": "HTTP", "VpcId": vpc, "TargetType": "ip"}}},
+        "Outputs": {"Lb": {"Value": {"Fn::GetAtt": ["Lb", "LoadBalancerFullName"]}},
+                    "Tg": {"Value": {"Fn::GetAtt": ["Tg", "TargetGroupFullName"]}},
+                    "LbArn": {"Value": {"Ref": "Lb"}}, "TgArn": {"Value": {"Ref": "Tg"}}}}  # fmt: skip
+    _create_through_change_set(local, "lb", json.dumps(template))
+    out = {o["OutputKey"]: o["OutputValue"] for o in _client(local, "cloudformation").describe_stacks(
+        StackName="lb")["Stacks"][0]["Outputs"]}  # fmt: skip
+    assert out["Lb"] == out["LbArn"].split(":loadbalancer/", 1)[1] and out["Lb"].startswith("app/")
+    assert out["Tg"] == out["TgArn"].split(":", 5)[5] and out["Tg"].startswith("targetgroup/")

@@ -45,6 +45,8 @@ class ChangeSet:
     changes: tuple[Change, ...] = field(default_factory=tuple)
     # Nested change sets under this one, at any depth: (stack path, change set id, status, reason).
     nested: tuple[tuple[str, str, str, str], ...] = field(default_factory=tuple)
+    # Its RollbackConfiguration as CloudFormation keeps it (rollback triggers, monitoring minutes); {} for none.
+    rollback: dict[str, Any] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -77,8 +79,12 @@ def create(
     tags: dict[str, str],
     description: str,
     role_arn: str | None = None,
+    rollback: dict[str, Any] | None = None,
 ) -> str:
-    """Create the change set (TemplateBody or TemplateURL in `template`); returns its id."""
+    """Create the change set (TemplateBody or TemplateURL in `template`); returns its id.
+
+    `rollback`: the RollbackConfiguration (triggers.Triggers.configuration) that executing it is watched by.
+    """
     response = cf.create_change_set(
         StackName=stack_name,
         ChangeSetName=name,
@@ -89,6 +95,7 @@ def create(
         IncludeNestedStacks=True,
         Description=description[:1024],
         **({"RoleARN": role_arn} if role_arn else {}),
+        **({"RollbackConfiguration": rollback} if rollback else {}),
         **template,
     )
     return response["Id"]
@@ -160,6 +167,7 @@ def describe(cf: Any, change_set_id: str, stack_path: str | None = None, stack_n
         reason=head.get("StatusReason", ""),
         changes=tuple(changes),
         nested=tuple(nested_sets),
+        rollback=dict(head.get("RollbackConfiguration") or {}),
     )
 
 

@@ -45,6 +45,8 @@ class Outcome:
 
     status: str
     failures: list[dict[str, Any]] = field(default_factory=list)
+    # The reason of the stack's own (UPDATE_)ROLLBACK_IN_PROGRESS: it names the rollback trigger that set it off.
+    rollback_reason: str = ""
 
 
 @dataclass
@@ -53,6 +55,7 @@ class _Watch:
     seen: set[str] = field(default_factory=set)
     done: set[tuple[str, str]] = field(default_factory=set)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    rollback_reason: str = ""
 
 
 def _new_events(cf: Any, stack_id: str, since: datetime, seen: set[str]) -> list[dict[str, Any]]:
@@ -90,9 +93,18 @@ def follow(
     clock: Callable[[], float] = time.monotonic,
     poll: float = POLL,
     path: str | None = None,
+    watching: list[str] | None = None,
+    monitoring_minutes: int = 0,
+    before_cleanup: int | None = None,
 ) -> Outcome:
-    """Stream events until the stack reaches a terminal status (shown as `path`: a nested stack's place)."""
+    """Stream events until the stack reaches a terminal status (shown as `path`: a nested stack's place).
+
+    `watching`: the rollback triggers' alarms. Once `before_cleanup` resources are done and the stack is still
+    in progress, CloudFormation is in its monitoring period (the stack stays CREATE_ or UPDATE_IN_PROGRESS for up
+    to `monitoring_minutes`); that is said once, and in every heartbeat, so a quiet wait is not taken for a hang.
+    """
     watch = _Watch(stacks={stack_id: path or _name(stack_id)})
+    announced = False
     started = last_output = clock()
     progress = None
     task = None
@@ -115,6 +127,8 @@ def follow(
                 for event in _new_events(cf, sid, since, watch.seen):
                     watch.seen.add(event["EventId"])
                     _record(watch, sid, path, event)
+                    if sid == stack_id and event.get("PhysicalResourceId") == sid:
+                        _note_rollback(watch, event)
                     line = _line(path, event, clock() - started, own=event.get("PhysicalResourceId") == sid)
                     (progress.console if progress else console).print(
                         line, highlight=False, markup=False, soft_wrap=True
@@ -125,10 +139,25 @@ def follow(
                 done = len(watch.done)
                 progress.update(task, completed=done, total=max(total, done, 1), description=status)
             if is_terminal(status):
-                return Outcome(status, root_causes(watch.failed))
+                return Outcome(status, root_causes(watch.failed), watch.rollback_reason)
+            monitoring = _monitoring(status, watching, len(watch.done), total if before_cleanup is None
+                                     else before_cleanup)  # fmt: skip
+            if monitoring and not announced:
+                announced = True
+                (progress.console if progress else console).print(
+                    f"[{_clock(clock() - started)}] all resources done; CloudFormation is watching "
+                    f"{', '.join(watching or [])} for up to {monitoring_minutes} minutes before it completes "
+                    "(an alarm rolls the deploy back)",
+                    highlight=False,
+                    markup=False,
+                )
+                last_output = clock()
+            if progress is not None and task is not None and monitoring:
+                progress.update(task, description=f"{status}: watching {', '.join(watching or [])}")
             if not interactive and clock() - last_output >= HEARTBEAT:
+                tail = f"; watching {', '.join(watching or [])}" if monitoring else ""
                 console.print(
-                    f"[{_clock(clock() - started)}] still {status}: {len(watch.done)}/{total} resources done",
+                    f"[{_clock(clock() - started)}] still {status}: {len(watch.done)}/{total} resources done{tail}",
                     highlight=False,
                     markup=False,
                 )
@@ -137,6 +166,18 @@ def follow(
     finally:
         if progress is not None:
             progress.stop()
+
+
+def _monitoring(status: str, watching: list[str] | None, done: int, needed: int) -> bool:
+    """Whether the stack is in the triggers' monitoring period: every resource done, the operation not over."""
+    going = status in {"CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS"}
+    return bool(watching) and going and needed > 0 and done >= needed
+
+
+def _note_rollback(watch: _Watch, event: dict[str, Any]) -> None:
+    """Keep the first reason the stack gives for rolling back (its own ROLLBACK_IN_PROGRESS event)."""
+    if str(event.get("ResourceStatus", "")).endswith("ROLLBACK_IN_PROGRESS") and not watch.rollback_reason:
+        watch.rollback_reason = str(event.get("ResourceStatusReason") or "")
 
 
 def _record(watch: _Watch, stack_id: str, path: str, event: dict[str, Any]) -> None:

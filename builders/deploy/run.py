@@ -22,7 +22,7 @@ from builders import bootstrap
 from builders import iam as policies
 from builders.build.pipeline import Artifact
 from builders.config import EnvConfig
-from builders.deploy import changeset, guard, preview, upload
+from builders.deploy import changeset, guard, preview, triggers, upload
 from builders.deploy.aws import Aws, Target, aws_errors, describe_error, error_code
 from builders.deploy.follow import follow, is_terminal, succeeded
 from builders.errors import BuildError
@@ -98,6 +98,7 @@ def deploy(cfg: EnvConfig, artifacts: list[Artifact], opts: Options, console: Co
     body = upload.packaged_root(files["root.yaml"], urls)
     template = upload.root_template(s3, bucket, cfg.environment, body, url, area=area)
     parameters = dict(p.split("=", 1) for p in json.loads(files["parameters.json"].text))
+    watch = triggers.look_up(aws, cfg)
     return apply(
         aws,
         stack_name(cfg.environment),
@@ -107,6 +108,8 @@ def deploy(cfg: EnvConfig, artifacts: list[Artifact], opts: Options, console: Co
         opts,
         console,
         protect=cfg.production,
+        rollback=watch.configuration() if watch else triggers.NONE,
+        watch=watch,
     )
 
 
@@ -191,8 +194,14 @@ def apply(
     opts: Options,
     console: Console,
     protect: bool = False,
+    rollback: dict[str, Any] | None = None,
+    watch: triggers.Triggers | None = None,
 ) -> int:
-    """Change set -> preview -> guard -> confirm -> execute -> follow, for one stack."""
+    """Change set -> preview -> guard -> confirm -> execute -> follow, for one stack.
+
+    `rollback`: the change set's RollbackConfiguration (None: CloudFormation keeps the stack's); `watch`: the
+    environment's rollback triggers as found, to say which are watched and, after a rollback, which did it.
+    """
     cf = aws.client("cloudformation")
     kind = _kind(cf, name, opts, console)
     change_set = _reviewed(cf, name, opts)
@@ -216,6 +225,7 @@ def apply(
             tags=tags,
             description=f"build.py for {name}",
             role_arn=opts.role_arn,
+            rollback=rollback,
         )
         changeset.wait(cf, change_set_id)
         change_set = changeset.describe(cf, change_set_id)
@@ -226,6 +236,9 @@ def apply(
     if change_set.status != "CREATE_COMPLETE":
         raise _failed_change_set(cf, change_set, kind, name, opts)
     preview.show(console, change_set)
+    if watch is not None:
+        for line in triggers.lines(watch.wanted, change_set.rollback, watch.unreadable):
+            console.print(line, highlight=False, markup=False)
     _guard(cf, change_set, kind, opts, console)
     if opts.plan_only:
         return _end_plan(cf, change_set, kind, opts, console, name.removeprefix(f"{PREFIX}-"))
@@ -241,8 +254,13 @@ def apply(
     )
     try:
         stack_id = change_set.stack_id or _stack(cf, name)["StackId"]
-        total = sum(1 for c in change_set.changes if c.resource_type != "AWS::CloudFormation::Stack")
-        outcome = follow(cf, stack_id, since=since, total=total, console=console, interactive=opts.interactive)
+        resources = [c for c in change_set.changes if c.resource_type != "AWS::CloudFormation::Stack"]
+        # Removals happen in the cleanup, after the triggers' monitoring: the watch begins once the rest is done.
+        before_cleanup = sum(1 for c in resources if c.action != "Remove")
+        outcome = follow(cf, stack_id, since=since, total=len(resources), console=console,
+                         interactive=opts.interactive, watching=triggers.watched_names(change_set.rollback),
+                         monitoring_minutes=change_set.rollback.get("MonitoringTimeInMinutes", 0),
+                         before_cleanup=before_cleanup)  # fmt: skip
     except KeyboardInterrupt:
         console.print(f"stopped following; {goes_on}", markup=False)
         return 130
@@ -250,12 +268,54 @@ def apply(
         raise BuildError(f"lost touch with AWS while following ({describe_error(exc)}); {goes_on}") from None
     _delete_nested_empty(cf, change_set)
     if not succeeded(outcome.status, operation):
-        _report_failure(console, name, outcome, production=protect)
+        alarm = _rolled_back_by(aws, outcome, change_set)
+        if alarm:
+            _report_alarm_rollback(console, name, outcome, alarm, kind)
+        else:
+            _report_failure(console, name, outcome, production=protect)
         return 1
     if protect:
         _protect(cf, name, console)
     _show_outputs(console, _stack(cf, name))
     return 0
+
+
+def _rolled_back_by(aws: Aws, outcome: Any, change_set: changeset.ChangeSet) -> str | None:
+    """The rollback trigger that rolled the operation back, if one did.
+
+    CloudFormation names the alarm (by its ARN) in the reason of the stack's ROLLBACK_IN_PROGRESS or
+    UPDATE_ROLLBACK_IN_PROGRESS event. Should the reason not name one, a rollback with no resource failure
+    whose trigger is in ALARM now is taken to be that trigger's."""
+    named = triggers.alarm_in(outcome.rollback_reason)
+    if named:
+        return named
+    if outcome.failures or "ROLLBACK" not in outcome.status:
+        return None
+    firing = triggers.in_alarm(aws, triggers.watched_names(change_set.rollback))
+    return ", ".join(firing) or None
+
+
+def _report_alarm_rollback(console: Console, name: str, outcome: Any, alarm: str, kind: str) -> None:
+    """A deploy its rollback trigger undid: which alarm, what the stack is on now, where to look next."""
+    back = (
+        "the stack is back on its previous template and parameters"
+        if kind == "UPDATE"
+        else "nothing the create made is left (deploy again with --recreate-failed once the alarm is OK)"
+    )
+    console.print(
+        f"[bold red]{name} ended {outcome.status}[/]: rolled back by its rollback trigger {alarm}, which went to "
+        f"ALARM during the deploy or the monitoring after it; {back}.",
+        highlight=False,
+    )
+    if outcome.rollback_reason:
+        console.print(f"  CloudFormation: {outcome.rollback_reason}", highlight=False, markup=False)
+    first = alarm.split(", ")[0]
+    console.print(
+        f"Why it went off: aws cloudwatch describe-alarm-history --alarm-name {first} --history-item-type "
+        f"StateUpdate; what is in ALARM now: python build.py {name.removeprefix(PREFIX + '-')} --status",
+        highlight=False,
+        markup=False,
+    )
 
 
 def _failed_change_set(cf: Any, change_set: changeset.ChangeSet, kind: str, name: str, opts: Options) -> BuildError:
@@ -537,7 +597,23 @@ def status(cfg: EnvConfig, opts: Options, console: Console) -> int:
         if r["ResourceType"] == "AWS::CloudFormation::Stack":
             console.print(f"  {r['LogicalResourceId']}: {r['ResourceStatus']}", highlight=False)
     _show_outputs(console, stack)
+    _show_alarms(console, triggers.firing(Aws(opts.target), cfg.environment), cfg.environment)
     return 0
+
+
+def _show_alarms(console: Console, alarms: list[dict[str, Any]], env: str) -> None:
+    """The environment's alarms in ALARM: name, since when, CloudWatch's reason; or a line saying there are none."""
+    if not alarms:
+        console.print(f"{PREFIX}-{env}: no alarms in ALARM", highlight=False)
+        return
+    table = Table(title=f"{PREFIX}-{env} alarms in ALARM", title_justify="left", box=None, pad_edge=False)
+    for column in ("alarm", "since (UTC)", "reason"):
+        table.add_column(column, overflow="fold")
+    for alarm in alarms:
+        since = alarm.get("StateUpdatedTimestamp")
+        when = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if isinstance(since, datetime) else str(since or "")
+        table.add_row(Text(alarm["AlarmName"]), Text(when), Text(alarm.get("StateReason", "")))
+    console.print(table)
 
 
 @_guarded
