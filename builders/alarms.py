@@ -195,7 +195,8 @@ KINDS: tuple[AlarmKind, ...] = (
         "instance",
         "ACU near max",
         "The instance used more than {threshold}% of its maximum capacity for {datapoints} of {evaluation_periods} "
-        "periods of 5 minutes: it cannot scale further. Raise database.max_capacity, or find the load.",
+        "periods of 5 minutes: it cannot scale further. Look first at Performance Insights' top SQL, then raise "
+        "database.max_capacity.",
         (Metric(RDS, "ACUUtilization", "Average"),),
         90,
         period=300,
@@ -307,7 +308,7 @@ KINDS: tuple[AlarmKind, ...] = (
         "throttles",
         "function",
         "Set-up SQL throttles",
-        "The database set-up function was throttled: the account's Lambda concurrency is used up.",
+        "The database set-up function was throttled. Look first at the account's Lambda concurrency (used up).",
         (Metric(LAMBDA, "Throttles", "Sum"),),
         0,
         period=300,

@@ -249,6 +249,10 @@ def test_environment_table_values_come_from_the_templates() -> None:
             assert table[next(f for f in table if f.lower().startswith(tier))][env] == ", ".join(cidrs)
 
 
+# Cells that follow another one on purpose: the alarms are made per NAT gateway.
+FOLLOWS = {"network.nat_gateways": ("Alarms",)}
+
+
 @pytest.mark.parametrize(
     ("key", "value", "feature", "before", "after"),
     [
@@ -275,7 +279,10 @@ def test_a_params_change_changes_its_cell_and_only_that_one(
 
     assert before in old[feature]["prod"] and after in new[feature]["prod"]
     changed = {(f, env) for f in old for env in old[f] if old[f][env] != new[f][env]}
-    assert changed == {(feature, "prod")}
+    assert changed == {(feature, "prod")} | {(f, "prod") for f in FOLLOWS.get(key, ())}
+    if key == "network.nat_gateways":  # one NAT gateway, one of each NAT alarm
+        assert "port-allocation-errors ×3" in old["Alarms"]["prod"]
+        assert "port-allocation-errors," in new["Alarms"]["prod"]
 
 
 # --- the security-group table ---------------------------------------------------------------------------------

@@ -84,6 +84,9 @@ class CloudWatch(_Model):
     logs_ingest_gb: Usd
     logs_storage_gb_month: Usd
     metric_month: Usd
+    alarm_metric_month: Usd
+    composite_alarm_month: Usd
+    dashboard_month: Usd
 
 
 class Kms(_Model):
@@ -343,6 +346,27 @@ def _items(docs: Docs, prices: Prices) -> list[LineItem]:
         items.append(_line("waf-rules", "WAF rules", _n(rules, "rule"), p.waf.rule_month, "month", rules))
         items.append(_line("waf-requests", "WAF requests", f"{million:g} million", p.waf.requests_million,
                            "million", million))  # fmt: skip
+    return items + _monitoring(docs, prices)
+
+
+def _monitoring(docs: Docs, prices: Prices) -> list[LineItem]:
+    """Alarms by the metrics they evaluate (metric math pays for each), composites, dashboards; SNS email is free
+    at these volumes, so the topic costs nothing."""
+    p = prices.prices.cloudwatch
+    items = []
+    alarms = _resources(docs, "AWS::CloudWatch::Alarm")
+    metrics = sum(max(1, sum(1 for q in props(r).get("Metrics", []) if "MetricStat" in q)) for _, _, r in alarms)
+    if alarms:
+        items.append(_line("alarms", "CloudWatch alarms", f"{_n(len(alarms), 'alarm')} on {_n(metrics, 'metric')}",
+                           p.alarm_metric_month, "month", metrics))  # fmt: skip
+    composites = len(_resources(docs, "AWS::CloudWatch::CompositeAlarm"))
+    if composites:
+        items.append(_line("composite-alarms", "CloudWatch composite alarms", _n(composites, "alarm"),
+                           p.composite_alarm_month, "month", composites))  # fmt: skip
+    dashboards = len(_resources(docs, "AWS::CloudWatch::Dashboard"))
+    if dashboards:
+        items.append(_line("dashboards", "CloudWatch dashboards", _n(dashboards, "dashboard"), p.dashboard_month,
+                           "month", dashboards))  # fmt: skip
     return items
 
 

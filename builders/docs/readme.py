@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from builders import alarms
 from builders.app import SERVICES
 from builders.build.pipeline import Artifact
 from builders.config import EnvConfig
@@ -383,6 +384,41 @@ def _log_retention(s: Stacks, _: EnvConfig) -> str:
     return ", ".join(_days(d) for d in days)
 
 
+def _alarms(s: Stacks, cfg: EnvConfig) -> str:
+    """The alarms by kind, with how many things each watches: what the monitoring stack makes."""
+    made = [props(a)["AlarmName"].removeprefix(f"nlsql-{cfg.environment}-")
+            for a in resources(s["monitoring"], "AWS::CloudWatch::Alarm").values()]  # fmt: skip
+    kinds: dict[str, int] = {}
+    for alarm in made:
+        kind = next(k.key for k in alarms.KINDS if alarm.endswith("-" + k.key))
+        kinds[kind] = kinds.get(kind, 0) + 1
+    listed = ", ".join(f"{k} ×{n}" if n > 1 else k for k, n in kinds.items())
+    return f"{len(made)}: {listed}"
+
+
+def _paging(s: Stacks, _: EnvConfig) -> str:
+    (composite,) = resources(s["monitoring"], "AWS::CloudWatch::CompositeAlarm").values()
+    members = props(composite)["AlarmRule"].count("ALARM(")
+    return f"{props(composite)['AlarmName']} (any of {members})"
+
+
+def _dashboard(s: Stacks, _: EnvConfig) -> str:
+    boards = resources(s["monitoring"], "AWS::CloudWatch::Dashboard")
+    return ", ".join(props(b)["DashboardName"] for b in boards.values()) or "off"
+
+
+def _told(s: Stacks, _: EnvConfig) -> str:
+    subscriptions = [props(x)["Protocol"] for x in resources(s["monitoring"], "AWS::SNS::Subscription").values()]
+    return ", ".join(f"{subscriptions.count(p)} {p}" for p in sorted(set(subscriptions))) or "none yet (params)"
+
+
+def _rollback(_: Stacks, cfg: EnvConfig) -> str:
+    rollback = cfg.monitoring.rollback
+    if not rollback.alarms:
+        return "none"
+    return f"{', '.join(rollback.alarms)}, watched {rollback.monitoring_minutes} min"
+
+
 def _region(_: Stacks, cfg: EnvConfig) -> str:
     return cfg.region
 
@@ -451,6 +487,16 @@ ENVIRONMENT_ROWS: tuple[tuple[str, list[tuple[str, Cell]]], ...] = (
             *(row for svc in SERVICES for row in _service_rows(svc.key, svc.port, svc.label)),
             ("Bedrock models the API may invoke", _bedrock),
             ("App log retention", _log_retention),
+        ],
+    ),
+    (
+        "Monitoring",
+        [
+            ("Alarms", _alarms),
+            ("The alarm that pages", _paging),
+            ("Alarm topic subscriptions", _told),
+            ("Dashboard", _dashboard),
+            ("Deploy rollback triggers", _rollback),
         ],
     ),
 )
