@@ -202,3 +202,25 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return int((self.deadline - time.monotonic()) * 1000)
+
+
+# --- the local AWS, one server per module, an empty account per test ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Any]:
+    """A local AWS (tests/localaws.py) for the module; modules that need another kind define their own."""
+    from tests import localaws
+
+    local = localaws.start()
+    yield local
+    local.stop()
+
+
+@pytest.fixture
+def local(server: Any) -> Any:
+    """The server with an empty account: every test starts from a first deploy."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{server.url}/moto-api/reset", method="POST"), timeout=30).close()
+    return server

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,20 +20,6 @@ from tests.test_deploy_e2e import _build, _client
 ACCOUNT, REGION = "123456789012", "us-east-1"
 ARTIFACTS = f"nlsql-shared-artifacts-{ACCOUNT}-{REGION}"
 LIVE = ["CREATE_COMPLETE", "REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE", "UPDATE_COMPLETE", "CREATE_FAILED"]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[localaws.LocalAws]:
-    local = localaws.start()
-    yield local
-    local.stop()
-
-
-@pytest.fixture
-def local(server: localaws.LocalAws) -> localaws.LocalAws:
-    """The server with an empty account: every test starts from a first deploy."""
-    urllib.request.urlopen(urllib.request.Request(f"{server.url}/moto-api/reset", method="POST"), timeout=30).close()
-    return server
 
 
 @pytest.fixture

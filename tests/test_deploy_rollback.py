@@ -13,8 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,20 +26,6 @@ ARN = f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{ALARM}"
 TRIGGER = "\n  rollback:\n    alarms: [app-unhealthy]\n    monitoring_minutes: 10\n"
 WATCHED = f"watching {ALARM} for 10 minutes after the last resource; a deploy that sets it off is rolled back"
 UNWATCHED = f"not watched: {ALARM} does not exist yet (this deploy creates it; the next one is watched)"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[localaws.LocalAws]:
-    local = localaws.start()
-    yield local
-    local.stop()
-
-
-@pytest.fixture
-def local(server: localaws.LocalAws) -> localaws.LocalAws:
-    """The server with an empty account."""
-    urllib.request.urlopen(urllib.request.Request(f"{server.url}/moto-api/reset", method="POST"), timeout=30).close()
-    return server
 
 
 @pytest.fixture
