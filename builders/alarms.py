@@ -54,6 +54,9 @@ class AlarmKind:
     users_affected: bool = False  # part of the app-unhealthy composite alarm (the one that pages)
     unit: str = ""  # for the description and the dashboard's axis
     alarm: bool = True  # False: a metric the dashboard shows beside the alarms' (traffic, bytes, latency)
+    # One of its service's ECS deployment alarms: a deployment that sets it off is rolled back by ECS itself,
+    # whoever started it (a deploy, `aws ecs update-service`, a console click), not only by CloudFormation.
+    deployment: bool = False
 
 
 ELB = "AWS/ApplicationELB"
@@ -132,6 +135,23 @@ KINDS: tuple[AlarmKind, ...] = (
         0,
         users_affected=True,
         unit="count",
+        deployment=True,
+    ),
+    AlarmKind(
+        "5xx-rate",
+        "target_group",
+        "Service 5xx rate",
+        "More than {threshold}% of this service's requests got a 5xx from its tasks for {datapoints} of "
+        "{evaluation_periods} minutes. During an ECS deployment this rolls the service back to its previous task "
+        "definition. Look first at the service's logs (saved query 'api errors' or 'ui errors').",
+        (Metric(ELB, "HTTPCode_Target_5XX_Count", "Sum", "errors"), Metric(ELB, "RequestCount", "Sum", "requests")),
+        5,
+        evaluation_periods=3,
+        datapoints=3,
+        expression="IF(requests > 0, 100 * errors / requests, 0)",
+        users_affected=True,
+        unit="%",
+        deployment=True,
     ),
     # --- ECS, per service ----------------------------------------------------------------------------------
     AlarmKind(

@@ -29,7 +29,7 @@ from troposphere import elasticloadbalancingv2 as elb
 from troposphere import servicediscovery as cloudmap
 from troposphere import wafv2 as waf
 
-from builders import database, network, shared, storage
+from builders import alarmsettings, database, network, shared, storage
 from builders import iam as policies
 from builders.app import API, SERVICES, AppService
 from builders.config import EnvConfig, Service
@@ -516,6 +516,14 @@ def _add_task_definition(
     )
 
 
+def _deployment_alarms(cfg: EnvConfig, svc: AppService) -> dict[str, ecs.DeploymentAlarms]:
+    """The circuit breaker rolls back tasks that never get healthy; deployment alarms roll back tasks that are
+    healthy but wrong (a new image answering 5xx), however the deployment was started. None where params turn
+    the service's alarms off (dev)."""
+    names = alarmsettings.deployment_alarms(cfg, svc.key)
+    return {"Alarms": ecs.DeploymentAlarms(AlarmNames=names, Enable=True, Rollback=True)} if names else {}
+
+
 def _add_service(
     t: Template,
     cfg: EnvConfig,
@@ -552,6 +560,7 @@ def _add_service(
                 DeploymentCircuitBreaker=ecs.DeploymentCircuitBreaker(Enable=True, Rollback=True),
                 MaximumPercent=200,
                 MinimumHealthyPercent=100,
+                **_deployment_alarms(cfg, svc),
             ),
             PropagateTags="SERVICE",
             EnableECSManagedTags=True,

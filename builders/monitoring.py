@@ -22,7 +22,7 @@ from typing import Any
 
 from troposphere import GetAtt, Output, Parameter, Ref, Select, Sub, Template, cloudwatch, events, logs, sns
 
-from builders import alarms, compute, database, network, storage
+from builders import alarms, alarmsettings, compute, database, network, storage
 from builders import iam as policies
 from builders.alarms import AlarmKind
 from builders.app import SERVICES
@@ -142,25 +142,6 @@ def _dimensions_for(kind: AlarmKind, thing: Watched, cfg: EnvConfig) -> dict[str
     return thing.dimensions
 
 
-def _settings(cfg: EnvConfig, kind: AlarmKind) -> tuple[bool, AlarmKind]:
-    """Whether the kind is alarmed here, and the kind with the params' overrides."""
-    override = cfg.monitoring.alarms.get(alarms.qualified(kind))
-    enabled = cfg.monitoring.alarms_by_default if override is None or override.enabled is None else override.enabled
-    if override is None:
-        return enabled, kind
-    changes = {
-        field: value
-        for field, value in (
-            ("threshold", override.threshold),
-            ("period", override.period_seconds),
-            ("evaluation_periods", override.evaluation_periods),
-            ("datapoints", override.datapoints),
-        )
-        if value is not None
-    }
-    return enabled, dataclasses.replace(kind, **changes)
-
-
 @dataclass(frozen=True)
 class Planned:
     """One kind on one thing in this environment: its graph always, its alarm when enabled."""
@@ -176,7 +157,7 @@ def plan(cfg: EnvConfig) -> list[Planned]:
     """Every graph and alarm of the environment, in the catalogue's order."""
     made = []
     for base in (*alarms.KINDS, *alarms.GRAPHS):
-        enabled, kind = _settings(cfg, base)
+        enabled, kind = alarmsettings.settings(cfg, base)
         for thing in watched(cfg, kind.per):
             adapted = _adapted(cfg, kind, thing)
             if adapted is None:
@@ -353,7 +334,10 @@ def _add_deployment_failures(t: Template, cfg: EnvConfig, topic: sns.Topic) -> N
 
 
 class _Body:
-    """A dashboard body as Fn::Sub text: values CloudFormation knows only at deploy time become ${Var}s."""
+    """A dashboard body as Fn::Sub text: values CloudFormation knows only at deploy time become ${...}s.
+
+    Each is named by what it is (${ApiTargetGroupFullName}, ${AppUnhealthyAlarm.Arn}, ${DatabaseInstanceIds0}),
+    never by its position, so adding one graph changes that graph's lines in a review diff and nothing else."""
 
     def __init__(self) -> None:
         self.variables: dict[str, Any] = {}
@@ -361,7 +345,16 @@ class _Body:
     def value(self, value: Any) -> str:
         if isinstance(value, str):
             return value
-        var = f"V{len(self.variables)}"
+        data = value.to_dict()
+        if set(data) == {"Ref"}:
+            return "${" + data["Ref"] + "}"  # a parameter: Fn::Sub reads it by name
+        if set(data) == {"Fn::GetAtt"}:
+            return "${" + ".".join(data["Fn::GetAtt"]) + "}"
+        if set(data) == {"Fn::Select"} and set(data["Fn::Select"][1]) == {"Ref"}:
+            index, listed = data["Fn::Select"]
+            var = f"{listed['Ref']}{index}"
+        else:
+            raise TypeError(f"no name for a dashboard value {data}")
         self.variables[var] = value
         return "${" + var + "}"
 
@@ -406,7 +399,8 @@ def _add_dashboard(t: Template, cfg: EnvConfig, planned: list[Planned], made: li
         },
         *_graphs(cfg, planned, body),
     ]
-    text = json.dumps({"widgets": widgets}, separators=(",", ":"))
+    # A line per widget: a review diff shows which graph changed, and the body stays compact.
+    text = '{"widgets": [\n' + ",\n".join(json.dumps(w, separators=(",", ":")) for w in widgets) + "\n]}"
     t.add_resource(
         cloudwatch.Dashboard(
             "Dashboard",

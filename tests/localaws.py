@@ -463,7 +463,8 @@ def cloudwatch_alarms_from_cloudformation() -> None:
     has data; a composite alarm's rule may name only alarms that exist. Here the alarm is put into moto's
     CloudWatch with its name, metric or metric math, threshold, actions and rule, so DescribeAlarms and
     SetAlarmState see it, and it goes with its stack. Still not shown: CloudWatch evaluating a metric (moto has
-    no data to evaluate; tests set states with SetAlarmState), and composites following their members."""
+    no data to evaluate; tests set states with SetAlarmState); composites follow their members by
+    composite_alarms_follow_their_members."""
     from moto.cloudformation import parsing
     from moto.cloudwatch.models import MetricDataQuery, cloudwatch_backends
 
@@ -541,6 +542,149 @@ def cloudwatch_alarms_from_cloudformation() -> None:
         return classes.get(resource_type) or original(resource_type)
 
     parsing.resource_class_from_type = resource_class_from_type
+
+
+_RULE_TOKEN = re.compile(
+    r'\s*(?:(ALARM|OK|INSUFFICIENT_DATA)\(\s*(?:"([^"]+)"|([^\s()"]+))\s*\)|(TRUE|FALSE|AND|OR|NOT)\b|([()]))'
+)
+
+
+def _rule_tokens(rule: str) -> list[tuple[str, str]]:
+    """A composite alarm's AlarmRule as (kind, value) tokens; ValueError for anything else in it (AT_LEAST, say,
+    which CloudWatch has and no template here uses, so it fails loudly rather than being read wrong)."""
+    tokens, at = [], 0
+    while at < len(rule.rstrip()):
+        match = _RULE_TOKEN.match(rule, at)
+        if match is None:
+            raise ValueError(f"cannot read the alarm rule at {rule[at : at + 30]!r}")
+        state, quoted, bare, word, paren = match.groups()
+        if state:
+            member = quoted or bare
+            tokens.append(("state", f"{state}:{member.rsplit(':alarm:', 1)[-1]}"))  # a name or an alarm's ARN
+        else:
+            tokens.append(("word", word or paren))
+        at = match.end()
+    return tokens
+
+
+def _rule_true(tokens: list[tuple[str, str]], states: dict[str, str]) -> bool:
+    """The rule's value over the members' states: NOT binds tighter than AND, AND tighter than OR."""
+    at = 0
+
+    def take(word: str) -> bool:
+        nonlocal at
+        if at < len(tokens) and tokens[at] == ("word", word):
+            at += 1
+            return True
+        return False
+
+    def atom() -> bool:
+        nonlocal at
+        if take("NOT"):
+            return not atom()
+        if take("("):
+            value = either()
+            if not take(")"):
+                raise ValueError("unbalanced parentheses in the alarm rule")
+            return value
+        if take("TRUE"):
+            return True
+        if take("FALSE"):
+            return False
+        if at < len(tokens) and tokens[at][0] == "state":
+            state, member = tokens[at][1].split(":", 1)
+            at += 1
+            return states.get(member) == state
+        raise ValueError(f"unexpected {tokens[at][1] if at < len(tokens) else 'end'} in the alarm rule")
+
+    def both() -> bool:
+        value = atom()
+        while take("AND"):
+            value = atom() and value
+        return value
+
+    def either() -> bool:
+        value = both()
+        while take("OR"):
+            value = both() or value
+        return value
+
+    value = either()
+    if at != len(tokens):
+        raise ValueError(f"unexpected {tokens[at][1]} in the alarm rule")
+    return value
+
+
+def _members(tokens: list[tuple[str, str]]) -> list[str]:
+    return [value.split(":", 1)[1] for kind, value in tokens if kind == "state"]
+
+
+@patch
+def composite_alarms_follow_their_members() -> None:
+    """Gaps: a composite alarm's state never follows its rule (it stays where it was made or set), and every
+    new alarm starts OK, so a composite that should page never does and an alarm nobody has data for looks fine.
+    Real (PutMetricAlarm, PutCompositeAlarm and the composite alarms user guide): a new metric alarm starts
+    INSUFFICIENT_DATA ("Unchecked: Initial alarm creation") and an updated one keeps its state; a composite is
+    ALARM when its rule (ALARM/OK/INSUFFICIENT_DATA of member names or ARNs, TRUE, FALSE, AND, OR, NOT,
+    parentheses) is true and OK when false, re-evaluated whenever a member's state changes, composites of
+    composites included, its reason naming the member that moved it; SetAlarmState on a composite holds only
+    until the next evaluation. Still not shown: AT_LEAST and the other rule functions (a rule using them is
+    refused here, not read wrong), actions suppression, the alarm history of a composite, and the actions
+    themselves (no SNS message is sent for a state change)."""
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    def settle(backend: Any, moved: str) -> None:
+        """Re-evaluate the composites until none changes (a composite of composites moves in a later pass)."""
+        for _ in range(len(backend.alarms) + 1):
+            changed = False
+            for alarm in list(backend.alarms.values()):
+                if alarm.rule is None:
+                    continue
+                tokens = _rule_tokens(alarm.rule)
+                states = {n: a.state_value for n, a in backend.alarms.items()}
+                state = "ALARM" if _rule_true(tokens, states) else "OK"
+                if state != alarm.state_value:
+                    member = next((m for m in _members(tokens) if m == moved), moved)
+                    when = time.strftime("%A %d %B, %Y %H:%M:%S UTC", time.gmtime())
+                    reason = f"{backend.alarms[member].alarm_arn if member in backend.alarms else member} " \
+                             f"transitioned to {states.get(member, 'ALARM')} at {when}"  # fmt: skip
+                    alarm.update_state(reason, json.dumps({"triggeringAlarms": [member]}), state)
+                    moved, changed = alarm.name, True
+            if not changed:
+                return
+
+    original_put = CloudWatchBackend.put_metric_alarm
+
+    def put_metric_alarm(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        rule = kwargs.get("rule")
+        if rule is not None:
+            try:
+                _rule_tokens(rule)
+            except ValueError as exc:
+                raise ServiceError(f"Invalid alarm rule: {exc}") from None
+        before = self.alarms.get(name)
+        made = original_put(self, name, *args, **kwargs)
+        if before is not None:  # an update keeps the state it had
+            made.state_value, made.state_reason = before.state_value, before.state_reason
+            made.state_reason_data, made.state_updated_timestamp = (
+                before.state_reason_data,
+                before.state_updated_timestamp,
+            )
+            made.history = before.history
+        elif rule is None:
+            made.state_value = "INSUFFICIENT_DATA"
+        settle(self, name)
+        return made
+
+    CloudWatchBackend.put_metric_alarm = put_metric_alarm
+    original_set = CloudWatchBackend.set_alarm_state
+
+    def set_alarm_state(self: Any, alarm_name: str, reason: str, reason_data: str, state_value: str) -> None:
+        original_set(self, alarm_name, reason, reason_data, state_value)
+        if self.alarms[alarm_name].rule is None:
+            settle(self, alarm_name)
+
+    CloudWatchBackend.set_alarm_state = set_alarm_state
 
 
 def _validation_record(certificate: Any, domain: str) -> dict[str, str]:
@@ -1537,8 +1681,8 @@ def rollback_triggers_watch_alarms() -> None:
     while the resources are still being made (moto makes them all within ExecuteChangeSet, so the watch begins
     after the last one); resources a rolled-back update had changed keep their new settings (as in
     a_failed_update_rolls_back), and Remove changes happen before the watch, not in the cleanup after it;
-    a composite alarm's state following its rule, and any alarm's evaluation of its metrics (moto evaluates
-    none: tests set states with SetAlarmState); INSUFFICIENT_DATA never rolls back, here as in AWS."""
+    any alarm's evaluation of its metrics (moto evaluates none: tests set states with SetAlarmState, and
+    composites follow by composite_alarms_follow_their_members); INSUFFICIENT_DATA never rolls back, here as in AWS."""
     from moto.cloudformation import models, responses
     from moto.cloudformation.exceptions import ValidationError
     from moto.cloudwatch.responses import CloudWatchResponse
@@ -2034,6 +2178,50 @@ def load_balancer_metric_names() -> None:
     FakeTargetGroup.get_cfn_attribute = group_attribute
     FakeTargetGroup.has_cfn_attr = classmethod(lambda cls, attr: attr in {
         "TargetGroupFullName", "TargetGroupName", "TargetGroupArn", "LoadBalancerArns"})  # fmt: skip
+
+
+def _api_shape(value: Any) -> Any:
+    """A template's property value in the API's spelling: DeploymentCircuitBreaker -> deploymentCircuitBreaker."""
+    if isinstance(value, dict):
+        return {key[:1].lower() + key[1:]: _api_shape(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_api_shape(inner) for inner in value]
+    return value
+
+
+@patch
+def ecs_services_keep_their_deployment_configuration() -> None:
+    """Gap: an AWS::ECS::Service's DeploymentConfiguration is dropped (moto's model keeps the cluster, task
+    definition and count only), so DescribeServices shows no circuit breaker and no deployment alarms.
+    Real: ECS keeps what the template set (circuit breaker, minimum and maximum percent, the deployment alarms
+    with their names, enable and rollback) and DescribeServices returns it; alarm names are taken whether or not
+    the alarms exist yet (CDK's enableDeploymentAlarms makes the alarm after the service). Still not shown: ECS
+    watching those alarms during a deployment and its bake time, and rolling the service back when one goes to
+    ALARM (moto runs no deployments); an update that leaves DeploymentConfiguration out keeps the old one here,
+    as ECS does for a property CloudFormation does not send."""
+    from moto.ecs.models import Service
+
+    def keep(made: Any, cloudformation_json: Any) -> Any:
+        wanted = cloudformation_json.get("Properties", {}).get("DeploymentConfiguration")
+        if wanted is not None:
+            made.deployment_configuration = _api_shape(wanted)
+        return made
+
+    create, update = Service.create_from_cloudformation_json.__func__, Service.update_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(cls: Any, resource_name: str, cloudformation_json: Any, *args: Any,
+                                        **kwargs: Any) -> Any:  # fmt: skip
+        return keep(create(cls, resource_name, cloudformation_json, *args, **kwargs), cloudformation_json)
+
+    def update_from_cloudformation_json(cls: Any, original_resource: Any, new_resource_name: str,
+                                        cloudformation_json: Any, *args: Any, **kwargs: Any) -> Any:  # fmt: skip
+        made = update(cls, original_resource, new_resource_name, cloudformation_json, *args, **kwargs)
+        if made is not original_resource and hasattr(original_resource, "deployment_configuration"):
+            made.deployment_configuration = original_resource.deployment_configuration
+        return keep(made, cloudformation_json)
+
+    Service.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+    Service.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)
 
 
 @patch

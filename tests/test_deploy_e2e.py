@@ -334,6 +334,16 @@ def test_production_gets_termination_protection_and_a_stack_policy(local, workdi
         ][0]["LoadBalancerArn"]  # fmt: skip
     )["Listeners"]
     assert {listener["Port"] for listener in listeners} == {80, 443}
+    # Each service rolls back on its own alarms, and the monitoring stack made every alarm ECS was given.
+    ecs, cw = _client(local, "ecs"), _client(local, "cloudwatch")
+    (cluster,) = [c for c in ecs.list_clusters()["clusterArns"] if "nlsql-prod" in c]
+    services = ecs.describe_services(cluster=cluster, services=ecs.list_services(cluster=cluster)["serviceArns"])
+    assert len(services["services"]) == 2
+    for service in services["services"]:
+        alarms = service["deploymentConfiguration"]["alarms"]
+        assert alarms["enable"] is True and alarms["rollback"] is True and alarms["alarmNames"]
+        found = cw.describe_alarms(AlarmNames=alarms["alarmNames"])["MetricAlarms"]
+        assert sorted(a["AlarmName"] for a in found) == sorted(alarms["alarmNames"]), service["serviceName"]
 
 
 def _build_on_a_terminal(local: localaws.LocalAws, workdir: Path, answer: str, *args: str) -> tuple[int, str]:

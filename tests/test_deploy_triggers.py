@@ -102,7 +102,7 @@ def test_the_alarm_is_read_from_the_rollback_reason_and_else_from_what_is_in_ala
     named = f"Stack update rolled back: alarm arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:nlsql-prod-app-unhealthy"
     quiet = _Aws()
     with quiet.stubs["cloudwatch"]:  # named in the reason: CloudWatch is not asked
-        assert _rolled_back_by(quiet, _rolled_back(named), WATCHED) == "nlsql-prod-app-unhealthy"
+        assert _rolled_back_by(quiet, _rolled_back(named), WATCHED.rollback) == "nlsql-prod-app-unhealthy"
 
     aws = _Aws()
     since = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -121,11 +121,11 @@ def test_the_alarm_is_read_from_the_rollback_reason_and_else_from_what_is_in_ala
         },  # fmt: skip
     )
     with aws.stubs["cloudwatch"]:
-        assert _rolled_back_by(aws, _rolled_back("Rollback requested"), WATCHED) == "nlsql-prod-app-unhealthy"
+        assert _rolled_back_by(aws, _rolled_back("Rollback requested"), WATCHED.rollback) == "nlsql-prod-app-unhealthy"
 
 
 def test_a_rollback_with_a_failed_resource_is_not_put_on_the_alarm() -> None:
     failed = Outcome("UPDATE_ROLLBACK_COMPLETE", [{"LogicalResourceId": "ApiService"}], "")
     aws = _Aws()
     with aws.stubs["cloudwatch"]:  # no answer stubbed: CloudWatch must not be asked
-        assert _rolled_back_by(aws, failed, WATCHED) is None
+        assert _rolled_back_by(aws, failed, WATCHED.rollback) is None

@@ -265,6 +265,7 @@ def test_the_server_listens_on_loopback_only(local) -> None:
         "acm_certificates_validated_by_dns", "role_policies_from_cloudformation_are_json",
         "permissions_boundaries_must_exist", "load_balancer_metric_names",
         "cloudwatch_alarms_from_cloudformation", "rollback_triggers_watch_alarms",
+        "composite_alarms_follow_their_members", "ecs_services_keep_their_deployment_configuration",
     }, "every patch has a test in this file"  # fmt: skip
 
 
@@ -826,6 +827,89 @@ def test_template_alarms_are_cloudwatch_s_and_a_composite_needs_its_members(loca
     assert cf.describe_stacks(StackName="orphan")["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
     cf.delete_stack(StackName="alarms")
     assert cw.describe_alarms(AlarmNamePrefix="t-", AlarmTypes=["MetricAlarm", "CompositeAlarm"])["MetricAlarms"] == []
+
+
+def _state(local: localaws.LocalAws, name: str) -> str:
+    found = _client(local, "cloudwatch").describe_alarms(
+        AlarmNames=[name], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+    )
+    (alarm,) = found["MetricAlarms"] + found["CompositeAlarms"]
+    return alarm["StateValue"]
+
+
+def test_a_new_alarm_has_no_data_yet_and_an_updated_one_keeps_its_state(local) -> None:
+    cw = _client(local, "cloudwatch")
+    alarm = {
+        "AlarmName": "qa-new",
+        "Namespace": "AWS/ECS",
+        "MetricName": "CPUUtilization",
+        "Statistic": "Average",
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "Threshold": 80,
+        "ComparisonOperator": "GreaterThanThreshold",
+    }
+    cw.put_metric_alarm(**alarm)
+    assert _state(local, "qa-new") == "INSUFFICIENT_DATA", "no datapoint yet: not OK"
+    cw.set_alarm_state(AlarmName="qa-new", StateValue="ALARM", StateReason="test")
+    cw.put_metric_alarm(**{**alarm, "Threshold": 90})
+    assert _state(local, "qa-new") == "ALARM", "PutMetricAlarm on an existing alarm leaves its state"
+
+
+def test_a_composite_follows_its_rule_whenever_a_member_moves_composites_of_composites_too(local) -> None:
+    for member in ("qa-5xx", "qa-hosts", "qa-cpu"):
+        _alarm(local, member, "OK")
+    cw = _client(local, "cloudwatch")
+    cw.put_composite_alarm(AlarmName="qa-users", AlarmRule='ALARM("qa-5xx") OR ALARM("qa-hosts")')
+    cw.put_composite_alarm(AlarmName="qa-page", AlarmRule='ALARM("qa-users") AND NOT ALARM("qa-cpu")')
+    cw.put_composite_alarm(AlarmName="qa-never", AlarmRule="FALSE")
+    assert [_state(local, n) for n in ("qa-users", "qa-page", "qa-never")] == ["OK", "OK", "OK"]
+
+    cw.set_alarm_state(AlarmName="qa-hosts", StateValue="ALARM", StateReason="1 unhealthy target")
+    assert _state(local, "qa-users") == "ALARM" and _state(local, "qa-page") == "ALARM"
+    users = cw.describe_alarms(AlarmNames=["qa-users"], AlarmTypes=["CompositeAlarm"])["CompositeAlarms"][0]
+    assert users["StateReason"].startswith(ALARM_ARN.format("qa-hosts") + " transitioned to ALARM")
+    assert json.loads(users["StateReasonData"]) == {"triggeringAlarms": ["qa-hosts"]}
+
+    cw.set_alarm_state(AlarmName="qa-cpu", StateValue="ALARM", StateReason="hot")
+    assert _state(local, "qa-page") == "OK", "AND NOT: the CPU alarm holds the page back"
+    cw.set_alarm_state(AlarmName="qa-hosts", StateValue="OK", StateReason="healthy again")
+    assert _state(local, "qa-users") == "OK"
+    cw.set_alarm_state(AlarmName="qa-5xx", StateValue="INSUFFICIENT_DATA", StateReason="no requests")
+    assert _state(local, "qa-users") == "OK", "INSUFFICIENT_DATA is not ALARM"
+    assert _state(local, "qa-never") == "OK"
+    with pytest.raises(ClientError):  # a rule this stand-in cannot read is refused, not read wrong
+        cw.put_composite_alarm(AlarmName="qa-odd", AlarmRule='AT_LEAST(2, ALARM, ("qa-5xx", "qa-hosts"))')
+
+
+def test_a_service_keeps_its_deployment_circuit_breaker_and_alarms(local) -> None:
+    task = {"Type": "AWS::ECS::TaskDefinition", "Properties": {"Family": "qa", "ContainerDefinitions": [
+        {"Name": "api", "Image": "nginx", "Memory": 128}]}}  # fmt: skip
+    deployment = {"DeploymentCircuitBreaker": {"Enable": True, "Rollback": True}, "MaximumPercent": 200,
+                  "MinimumHealthyPercent": 100,
+                  "Alarms": {"AlarmNames": ["qa-api-5xx-rate"], "Enable": True, "Rollback": True}}  # fmt: skip
+    service = {
+        "Type": "AWS::ECS::Service",
+        "Properties": {
+            "Cluster": {"Ref": "Cluster"},
+            "TaskDefinition": {"Ref": "Task"},
+            "DesiredCount": 1,
+            "DeploymentConfiguration": deployment,
+        },
+    }
+    body = {"Resources": {"Cluster": {"Type": "AWS::ECS::Cluster", "Properties": {"ClusterName": "qa"}},
+                          "Task": task, "Service": service}}  # fmt: skip
+    _create_through_change_set(local, "ecs-alarms", json.dumps(body))
+    cf, ecs = _client(local, "cloudformation"), _client(local, "ecs")
+    assert cf.describe_stacks(StackName="ecs-alarms")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    arn = cf.describe_stack_resource(StackName="ecs-alarms", LogicalResourceId="Service")["StackResourceDetail"][
+        "PhysicalResourceId"]  # fmt: skip
+    (described,) = ecs.describe_services(cluster="qa", services=[arn])["services"]
+    assert described["deploymentConfiguration"] == {
+        "deploymentCircuitBreaker": {"enable": True, "rollback": True}, "maximumPercent": 200,
+        "minimumHealthyPercent": 100,
+        "alarms": {"alarmNames": ["qa-api-5xx-rate"], "enable": True, "rollback": True},
+    }, "kept, though no alarm of that name exists"  # fmt: skip
 
 
 def test_load_balancer_and_target_group_full_names_are_their_arns_tails(local) -> None:

@@ -4,12 +4,13 @@ the dashboard and the alarms from one list, the composite that pages."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from builders import alarms, monitoring, params
+from builders import alarms, alarmsettings, monitoring, params
 from builders.build import pipeline
 from builders.errors import ConfigError
 from tests.conftest import ENVS, PARAMS, props, resources, template
@@ -35,7 +36,7 @@ def test_every_service_target_group_instance_and_nat_gateway_has_its_alarms(env:
     nats = _names(template(env, "network"), "AWS::EC2::NatGateway")
     expected = {
         "alb": ["target-5xx-rate", "elb-5xx", "latency-p95", "latency-p99", "rejected-connections"],
-        **{svc: ["unhealthy-hosts", "tasks-below-desired", "cpu-high", "memory-high"] for svc in services},
+        **{svc: ["unhealthy-hosts", "5xx-rate", "tasks-below-desired", "cpu-high", "memory-high"] for svc in services},
         **{
             ("aurora-writer" if i == "DatabaseWriter" else f"aurora-{i.removeprefix('Database').lower()}"): [
                 "cpu-high",
@@ -115,8 +116,11 @@ def test_the_dashboard_graphs_every_alarm_s_metric_and_shows_every_alarm(env: st
             for q in alarm["Metrics"] if "MetricStat" in q]  # fmt: skip
         assert set(metrics) <= set(graphed), alarm["AlarmName"]
     (status,) = [w for w in widgets if w["type"] == "alarm"]
-    shown = {variables[v.strip("${}")]["Fn::GetAtt"][0] for v in status["properties"]["alarms"]}
+    shown = {v.strip("${}").removesuffix(".Arn") for v in status["properties"]["alarms"]}
     assert shown == set(resources(doc, "AWS::CloudWatch::Alarm")) | {"AppUnhealthyAlarm"}
+    for ref in set(re.findall(r"\$\{([^}]+)\}", body)):  # each must be something Fn::Sub can resolve
+        known = ref in variables or ref in doc["Parameters"] or ref.startswith("AWS::")
+        assert known or ref.split(".")[0] in doc["Resources"], ref
     annotated = {a["label"] for w in widgets for a in w["properties"].get("annotations", {}).get("horizontal", [])}
     assert annotated == set(_alarms(doc)), "each alarm's threshold is drawn on its graph"
     assert {"RequestCount", "BytesOutToDestination", "ReadLatency"} <= {n for _, n in graphed}
@@ -158,3 +162,44 @@ def test_the_cost_estimate_counts_the_alarms_the_composite_and_the_dashboard(env
     assert alarms_item is not None and alarms_item.quantity.startswith(f"{count} alarm")
     assert estimate.item("composite-alarms") is not None
     assert (estimate.item("dashboards") is not None) is cfg.monitoring.dashboard
+
+
+def _services(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k.removesuffix("Service").lower(): props(s) for k, s in resources(doc, "AWS::ECS::Service").items()}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_service_rolls_back_on_its_own_alarms_which_the_monitoring_stack_makes(env: str) -> None:
+    """Read from both committed templates: ECS names its deployment alarms, the monitoring stack must make
+    exactly those names (a name with no alarm would never fire), each watching that service's target group."""
+    made = _alarms(template(env, "monitoring"))
+    cfg = params.load(PARAMS / f"{env}.yaml")
+    for svc, service in _services(template(env, "compute")).items():
+        deployment = service["DeploymentConfiguration"]
+        assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+        wanted = [f"nlsql-{env}-{svc}-{k.key}" for k in alarms.KINDS if k.deployment
+                  and alarmsettings.settings(cfg, k)[0]]  # fmt: skip
+        if not wanted:  # dev: its params turn these kinds off, so ECS is given no alarms at all
+            assert "Alarms" not in deployment
+            continue
+        assert deployment["Alarms"] == {"AlarmNames": wanted, "Enable": True, "Rollback": True}
+        for alarm_name in wanted:
+            assert alarm_name in made, f"{alarm_name}: ECS watches an alarm nobody makes"
+            dims = made[alarm_name].get("Dimensions") or [
+                d
+                for q in made[alarm_name]["Metrics"]
+                if "MetricStat" in q
+                for d in q["MetricStat"]["Metric"]["Dimensions"]
+            ]
+            assert {"Name": "TargetGroup", "Value": {"Ref": f"{svc.capitalize()}TargetGroupFullName"}} in dims
+
+
+def test_a_deployment_alarm_params_turn_on_in_dev_is_given_to_ecs_and_made(tmp_path: Path) -> None:
+    dev = (PARAMS / "dev.yaml").read_text()
+    assert "    5xx-rate:" not in dev
+    (tmp_path / "dev.yaml").write_text(dev.replace("  alarms:\n", "  alarms:\n    5xx-rate:\n      enabled: true\n", 1))
+    cfg = params.load(tmp_path / "dev.yaml")
+    docs = {a.relpath.rsplit("/", 1)[-1].removesuffix(".yaml"): a.doc for a in pipeline.render(cfg)}
+    service = _services(docs["compute"])["api"]
+    assert service["DeploymentConfiguration"]["Alarms"]["AlarmNames"] == ["nlsql-dev-api-5xx-rate"]
+    assert "nlsql-dev-api-5xx-rate" in _alarms(docs["monitoring"])

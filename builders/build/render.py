@@ -81,8 +81,17 @@ def _represent_dict(dumper: yaml.SafeDumper, data: dict[str, Any]) -> yaml.Node:
     return dumper.represent_mapping("tag:yaml.org,2002:map", data.items())  # keep insertion order
 
 
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    """Text of several lines (inline Lambda code, saved queries, the dashboard body) as a literal block, so a
+    review diff shows the lines that changed, not one long escaped line. PyYAML falls back to a quoted style
+    where a block cannot hold the text exactly (trailing spaces, control characters)."""
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
 _Dumper.add_representer(_Tagged, _represent_tagged)
 _Dumper.add_representer(dict, _represent_dict)
+_Dumper.add_representer(str, _represent_str)
 
 
 def _short(value: Any) -> Any:

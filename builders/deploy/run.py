@@ -268,9 +268,9 @@ def apply(
         raise BuildError(f"lost touch with AWS while following ({describe_error(exc)}); {goes_on}") from None
     _delete_nested_empty(cf, change_set)
     if not succeeded(outcome.status, operation):
-        alarm = _rolled_back_by(aws, outcome, change_set)
+        alarm = _rolled_back_by(aws, outcome, change_set.rollback)
         if alarm:
-            _report_alarm_rollback(console, name, outcome, alarm, kind)
+            _report_alarm_rollback(aws, console, name, outcome, alarm, kind)
         else:
             _report_failure(console, name, outcome, production=protect)
         return 1
@@ -280,7 +280,7 @@ def apply(
     return 0
 
 
-def _rolled_back_by(aws: Aws, outcome: Any, change_set: changeset.ChangeSet) -> str | None:
+def _rolled_back_by(aws: Aws, outcome: Any, rollback: dict[str, Any]) -> str | None:
     """The rollback trigger that rolled the operation back, if one did.
 
     CloudFormation names the alarm (by its ARN) in the reason of the stack's ROLLBACK_IN_PROGRESS or
@@ -291,12 +291,13 @@ def _rolled_back_by(aws: Aws, outcome: Any, change_set: changeset.ChangeSet) -> 
         return named
     if outcome.failures or "ROLLBACK" not in outcome.status:
         return None
-    firing = triggers.in_alarm(aws, triggers.watched_names(change_set.rollback))
+    firing = triggers.in_alarm(aws, triggers.watched_names(rollback))
     return ", ".join(firing) or None
 
 
-def _report_alarm_rollback(console: Console, name: str, outcome: Any, alarm: str, kind: str) -> None:
-    """A deploy its rollback trigger undid: which alarm, what the stack is on now, where to look next."""
+def _report_alarm_rollback(aws: Aws, console: Console, name: str, outcome: Any, alarm: str, kind: str) -> None:
+    """A deploy its rollback trigger undid: which alarm (and, for a composite, which of its members set it
+    off), what the stack is on now, where to look next."""
     back = (
         "the stack is back on its previous template and parameters"
         if kind == "UPDATE"
@@ -310,6 +311,10 @@ def _report_alarm_rollback(console: Console, name: str, outcome: Any, alarm: str
     if outcome.rollback_reason:
         console.print(f"  CloudFormation: {outcome.rollback_reason}", highlight=False, markup=False)
     first = alarm.split(", ")[0]
+    members = triggers.members_in_alarm(aws, first)
+    for member, reason in members:
+        console.print(f"  set off by {member}: {reason}", highlight=False, markup=False)
+    first = members[0][0] if members else first
     console.print(
         f"Why it went off: aws cloudwatch describe-alarm-history --alarm-name {first} --history-item-type "
         f"StateUpdate; what is in ALARM now: python build.py {name.removeprefix(PREFIX + '-')} --status",
@@ -630,7 +635,18 @@ def resume(cfg: EnvConfig, opts: Options, console: Console) -> int:
             markup=False,
         )
         return 0
+    rollback = stack.get("RollbackConfiguration") or {}
+    watching = triggers.watched_names(rollback) if stack["StackStatus"].endswith("_IN_PROGRESS") else []
+    minutes = rollback.get("MonitoringTimeInMinutes", 0)
+    if watching:
+        console.print(f"this operation is watched by {', '.join(watching)} (for {minutes} minutes after its last "
+                      "resource): an alarm in ALARM rolls it back", highlight=False, markup=False)  # fmt: skip
     since = datetime.now(UTC) - timedelta(minutes=2)
     outcome = follow(cf, stack["StackId"], since=since, total=0, console=console, interactive=opts.interactive)
     console.print(f"{name}: {outcome.status}")
-    return 0 if outcome.status.endswith("_COMPLETE") and "ROLLBACK" not in outcome.status else 1
+    ok = outcome.status.endswith("_COMPLETE") and "ROLLBACK" not in outcome.status
+    alarm = _rolled_back_by(Aws(opts.target), outcome, rollback) if watching and not ok else None
+    if alarm:
+        kind = "UPDATE" if outcome.status.startswith("UPDATE") else "CREATE"
+        _report_alarm_rollback(Aws(opts.target), console, name, outcome, alarm, kind)
+    return 0 if ok else 1

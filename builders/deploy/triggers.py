@@ -20,6 +20,8 @@ from builders.naming import name as physical_name
 # CloudWatch's kinds of alarm as DescribeAlarms names them -> the trigger Type CloudFormation takes for each.
 TYPES = {"MetricAlarms": "AWS::CloudWatch::Alarm", "CompositeAlarms": "AWS::CloudWatch::CompositeAlarm"}
 ALARM_ARN = re.compile(r"arn:[\w-]+:cloudwatch:[\w-]*:\d*:alarm:([^\s,\]\)\"']+)")
+# The alarms a composite's rule needs in ALARM: ALARM("name"), ALARM(name) or ALARM(arn:...:alarm:name).
+RULE_MEMBER = re.compile(r'(?<![A-Z_])ALARM\(\s*"?([^"()\s]+)"?\s*\)')
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,27 @@ def in_alarm(aws: Aws, names: list[str]) -> list[str]:
     except aws_errors():
         return []
     return [a["AlarmName"] for key in TYPES for a in page.get(key, []) if a.get("StateValue") == "ALARM"]
+
+
+def members_in_alarm(aws: Aws, alarm: str) -> list[tuple[str, str]]:
+    """What set a composite trigger off: its members in ALARM now, with CloudWatch's reason for each.
+
+    [] for a metric alarm, a composite none of whose members is in ALARM any more, or when CloudWatch cannot be
+    asked (the rollback is reported all the same)."""
+    try:
+        cw = aws.client("cloudwatch")
+        found = cw.describe_alarms(AlarmNames=[alarm], AlarmTypes=["CompositeAlarm"]).get("CompositeAlarms", [])
+        if not found:
+            return []
+        names = list(dict.fromkeys(m.rsplit(":alarm:", 1)[-1] for m in RULE_MEMBER.findall(found[0]["AlarmRule"])))
+        members = []
+        for start in range(0, len(names), 100):  # DescribeAlarms takes at most 100 names
+            page = cw.describe_alarms(AlarmNames=names[start : start + 100], StateValue="ALARM",
+                                      AlarmTypes=["MetricAlarm", "CompositeAlarm"])  # fmt: skip
+            members += [(a["AlarmName"], a.get("StateReason", "")) for key in TYPES for a in page.get(key, [])]
+    except aws_errors():
+        return []
+    return sorted(members)
 
 
 def firing(aws: Aws, env: str) -> list[dict[str, Any]]:
