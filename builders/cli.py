@@ -85,7 +85,7 @@ def run(
             from builders import params
 
             path = params.params_path(params_dir, envs[0])
-            return _aws_command(action, params.load(path), aws, out)
+            return _aws_command(action, params.load(path), aws, out, path)
         owned, docs_root = _preflight(envs, params_dir, out_dir)
         if check:
             artifacts, all_envs, configs = _render(envs, params_dir, sources)
@@ -118,9 +118,11 @@ def run(
 
             costing.show(out, artifacts)
         if action in {"deploy", "plan"}:
+            from builders import paramfiles
             from builders.deploy import run as deploying
 
-            return deploying.deploy(configs[envs[0]], artifacts, _options(configs[envs[0]], action, aws), out)
+            path = params_dir / f"{envs[0]}{paramfiles.SUFFIX}"
+            return deploying.deploy(configs[envs[0]], artifacts, _options(configs[envs[0]], action, aws, path), out)
     except BuildError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
@@ -275,12 +277,14 @@ def _stamp(
     buildstamp.save(root, params_dir, out_dir, request, buildstamp.Stamp(inputs, files, envs, rows))
 
 
-def _options(cfg: EnvConfig, action: str, aws: Any) -> Any:
+def _options(cfg: EnvConfig, action: str, aws: Any, params_file: Path) -> Any:
     from builders.deploy.aws import Target
     from builders.deploy.run import Options, interactive
 
+    target = Target(region=aws.region or cfg.region, profile=aws.profile, endpoint_url=aws.endpoint_url,
+                    account_id=cfg.account_id, assume_role=cfg.deploy_role, source=str(params_file))  # fmt: skip
     return Options(
-        target=Target(region=aws.region or cfg.region, profile=aws.profile, endpoint_url=aws.endpoint_url),
+        target=target,
         change_set_name=aws.change_set_name,
         plan_only=action == "plan",
         yes=aws.yes,
@@ -292,12 +296,12 @@ def _options(cfg: EnvConfig, action: str, aws: Any) -> Any:
     )
 
 
-def _aws_command(action: str, cfg: EnvConfig, aws: Any, out: Console) -> int:
+def _aws_command(action: str, cfg: EnvConfig, aws: Any, out: Console, params_file: Path) -> int:
     from builders.deploy import run as deploying
     from builders.deploy import teardown
 
     command = {"status": deploying.status, "follow": deploying.resume, "delete": teardown.delete}[action]
-    return command(cfg, _options(cfg, action, aws), out)
+    return command(cfg, _options(cfg, action, aws, params_file), out)
 
 
 def _render(

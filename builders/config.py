@@ -561,6 +561,16 @@ class EnvConfig(_Model):
         ..., description="The environment's name; must equal the params file's name (dev for params/dev.yaml)."
     )
     region: StrictStr = Field(..., description="The AWS region the environment is deployed to.")
+    account_id: Annotated[StrictStr, Field(pattern=r"^\d{12}$")] = Field(
+        ...,
+        description="The AWS account (12 digits, quoted) the environment is deployed to: every AWS command "
+        "refuses credentials of any other account before it calls anything else.",
+    )
+    deploy_role: Annotated[StrictStr, Field(pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]+$")] | None = Field(
+        None,
+        description="An IAM role in account_id that AWS commands assume first (one set of credentials reaching "
+        "each environment's account); null: use the credentials as they are.",
+    )
     production: StrictBool = Field(
         False, description="Production safeguards: deletion protection on the ALB and Aurora, at least one reader."
     )
@@ -627,6 +637,9 @@ _DERIVED = " (derived)"
 def cross_checks(cfg: EnvConfig) -> list[Problem]:
     """Rules that span fields, each reported at the key to edit."""
     problems: list[Problem] = []
+    if cfg.deploy_role is not None and (owner := cfg.deploy_role.split(":")[4]) != cfg.account_id:
+        problems.append(("deploy_role", f"{cfg.deploy_role} is a role of account {owner}, not of account_id "
+                         f"{cfg.account_id}: the role to assume must be in the environment's own account"))  # fmt: skip
     net = cfg.network
     offered = AZS_PER_REGION[cfg.region]
     if net.az_count > offered:

@@ -661,7 +661,9 @@ def composite_alarms_follow_their_members() -> None:
             try:
                 _rule_tokens(rule)
             except ValueError as exc:
-                raise ServiceError(f"Invalid alarm rule: {exc}") from None
+                from moto.cloudwatch.exceptions import ValidationError
+
+                raise ValidationError(f"Invalid alarm rule: {exc}") from None
         before = self.alarms.get(name)
         made = original_put(self, name, *args, **kwargs)
         if before is not None:  # an update keeps the state it had
@@ -918,7 +920,8 @@ def lambda_runs_inline_python() -> None:
     """Gap: invoking a function needs docker (absent here), so a Lambda-backed custom resource never answers.
     Real: Lambda runs the function. Here its inline Python runs in-process with the same event, a context
     whose remaining time is the function's timeout, and the cfnresponse module Lambda gives inline code; its AWS
-    calls go to this server. The RDS Data API
+    calls go to this server, in the function's own account (as its execution role's credentials would: without
+    that, a stack in a second account had its custom resources look in the first). The RDS Data API
     answers every statement with no rows (as moto does) and the statements are recorded in STATEMENTS."""
     import io
     import zipfile
@@ -938,9 +941,21 @@ def lambda_runs_inline_python() -> None:
             # moto addresses the answer to host.docker.internal, for a docker Lambda; real CloudFormation gives a
             # pre-signed S3 URL. Here the answer goes to the receiver on loopback, which hands it to moto.
             event["ResponseURL"] = f"http://{HOST}:{_receiver_port()}/cfnresponse"
-        result = namespace[function](event, _LambdaContext(int(self.timeout)))
+        _IN_ACCOUNT.value = self.account_id
+        try:
+            result = namespace[function](event, _LambdaContext(int(self.timeout)))
+        finally:
+            _IN_ACCOUNT.value = None
         return json.dumps(result).encode()
 
+    import boto3
+
+    def own_account(request: Any, **_: Any) -> None:
+        account = getattr(_IN_ACCOUNT, "value", None)
+        if account:
+            request.headers["x-moto-account-id"] = account
+
+    boto3._get_default_session().events.register("before-sign.*.*", own_account)  # the clients inline code makes
     LambdaFunction.invoke = invoke
     original = RDSDataServiceBackend.execute_statement
 
@@ -954,6 +969,9 @@ def lambda_runs_inline_python() -> None:
         return original(self, resource_arn, sql)
 
     RDSDataServiceBackend.execute_statement = execute_statement
+
+
+_IN_ACCOUNT = threading.local()  # the account of the Lambda function running on this thread, if any
 
 
 def _cfnresponse() -> Any:
@@ -2222,6 +2240,63 @@ def ecs_services_keep_their_deployment_configuration() -> None:
 
     Service.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
     Service.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)
+
+
+def _trusts(document: Any, caller_account: str, caller_arn: str) -> bool:
+    """Whether a role's trust policy lets the caller assume it: an Allow of sts:AssumeRole for an AWS principal
+    that is the caller's account (its id, or arn:...:iam::<id>:root) or the caller itself."""
+    policy = json.loads(document) if isinstance(document, str) else document
+    statements = policy.get("Statement", [])
+    for statement in statements if isinstance(statements, list) else [statements]:
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        if statement.get("Effect") != "Allow" or not {"sts:AssumeRole", "sts:*", "*"} & set(actions):
+            continue
+        principals = (statement.get("Principal") or {}).get("AWS", []) if isinstance(
+            statement.get("Principal"), dict) else []  # fmt: skip
+        principals = [principals] if isinstance(principals, str) else principals
+        for principal in principals:
+            if principal in {caller_account, caller_arn, "*"} or re.fullmatch(
+                rf"arn:[\w-]+:iam::{caller_account}:root", principal
+            ):
+                return True
+    return False
+
+
+@patch
+def assume_role_needs_a_role_that_trusts_the_caller() -> None:
+    """Gap: AssumeRole succeeds for any role ARN (moto's docstring: "the role does not need to exist"), in any
+    account, so a deploy_role that does not exist, or does not trust the credentials, looks fine locally.
+    Real: AssumeRole fails with AccessDenied ("User: <caller> is not authorized to perform: sts:AssumeRole on
+    resource: <role>") unless the role exists in its account and its trust policy allows the caller; here
+    the trust policy must have an Allow of sts:AssumeRole for an AWS principal that is the caller's account
+    (the id, or arn:aws:iam::<id>:root) or the caller's own ARN. AssumeRoleWithWebIdentity is left as it was.
+    Still not shown: conditions in the trust policy, the caller's own need for sts:AssumeRole in its
+    identity policy, session policies and external ids, and role chaining's one-hour cap."""
+    from moto.iam.models import iam_backends
+    from moto.sts.exceptions import STSClientError
+    from moto.sts.responses import TokenResponse
+    from moto.utilities.utils import get_partition
+
+    original = TokenResponse.assume_role
+
+    def assume_role(self: Any) -> Any:
+        role_arn = self._get_param("RoleArn")
+        parts = role_arn.split(":", 5)
+        caller = self.backend.get_caller_identity(self.get_access_key(), self.region)
+        caller_arn, caller_account = caller[1], caller[2]
+        role = None
+        if len(parts) == 6 and parts[2] == "iam" and parts[5].startswith("role/"):
+            roles = iam_backends[parts[4]][get_partition(self.region)].roles.values()
+            role = next((r for r in roles if r.arn == role_arn), None)
+        if role is None or not _trusts(role.assume_role_policy_document, caller_account, caller_arn):
+            raise STSClientError(
+                "AccessDenied",
+                f"User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+            )
+        return original(self)
+
+    TokenResponse.assume_role = assume_role
 
 
 @patch

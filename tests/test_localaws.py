@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests import localaws
+from tests.test_accounts import _in_account
 
 
 @pytest.fixture(scope="module")
@@ -266,6 +267,7 @@ def test_the_server_listens_on_loopback_only(local) -> None:
         "permissions_boundaries_must_exist", "load_balancer_metric_names",
         "cloudwatch_alarms_from_cloudformation", "rollback_triggers_watch_alarms",
         "composite_alarms_follow_their_members", "ecs_services_keep_their_deployment_configuration",
+        "assume_role_needs_a_role_that_trusts_the_caller",
     }, "every patch has a test in this file"  # fmt: skip
 
 
@@ -929,3 +931,30 @@ def test_load_balancer_and_target_group_full_names_are_their_arns_tails(local) -
         StackName="lb")["Stacks"][0]["Outputs"]}  # fmt: skip
     assert out["Lb"] == out["LbArn"].split(":loadbalancer/", 1)[1] and out["Lb"].startswith("app/")
     assert out["Tg"] == out["TgArn"].split(":", 5)[5] and out["Tg"].startswith("targetgroup/")
+
+
+def test_assume_role_needs_a_role_that_exists_and_trusts_the_caller(local) -> None:
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"AWS": "arn:aws:iam::999999999999:root"}}]}  # fmt: skip
+    _in_account(local, "iam", "111122223333").create_role(
+        RoleName="elsewhere", AssumeRolePolicyDocument=json.dumps(trust)
+    )
+    sts = _client(local, "sts")
+    trusted = {**trust, "Statement": [{**trust["Statement"][0], "Principal": {"AWS": "123456789012"}}]}
+    _in_account(local, "iam", "111122223333").create_role(
+        RoleName="trusted", AssumeRolePolicyDocument=json.dumps(trusted)
+    )
+    creds = sts.assume_role(RoleArn="arn:aws:iam::111122223333:role/trusted", RoleSessionName="test")["Credentials"]
+    inside = boto3.client(
+        "sts",
+        endpoint_url=local.url,
+        region_name="us-east-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    assert inside.get_caller_identity()["Account"] == "111122223333", "the role's credentials act in its account"
+    with pytest.raises(sts.exceptions.ClientError, match="AccessDenied"):
+        sts.assume_role(RoleArn="arn:aws:iam::111122223333:role/elsewhere", RoleSessionName="test")
+    with pytest.raises(sts.exceptions.ClientError, match="is not authorized to perform: sts:AssumeRole"):
+        sts.assume_role(RoleArn="arn:aws:iam::111122223333:role/absent", RoleSessionName="test")

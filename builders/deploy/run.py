@@ -583,16 +583,17 @@ def _show_outputs(console: Console, stack: dict[str, Any] | None) -> None:
 # --- status, delete, follow ------------------------------------------------------------------
 
 
-def _deployed(cfg: EnvConfig, opts: Options) -> tuple[Any, str, dict[str, Any] | None]:
-    """The CloudFormation client, the environment's stack name, and the stack if it exists."""
-    cf = Aws(opts.target).client("cloudformation")
+def _deployed(cfg: EnvConfig, opts: Options) -> tuple[Aws, Any, str, dict[str, Any] | None]:
+    """The environment's account (checked), its CloudFormation client, its stack's name, and the stack."""
+    aws = Aws(opts.target)
+    cf = aws.client("cloudformation")
     name = stack_name(cfg.environment)
-    return cf, name, _stack(cf, name)
+    return aws, cf, name, _stack(cf, name)
 
 
 @_guarded
 def status(cfg: EnvConfig, opts: Options, console: Console) -> int:
-    cf, name, stack = _deployed(cfg, opts)
+    aws, cf, name, stack = _deployed(cfg, opts)
     if stack is None:
         console.print(f"{name}: not deployed in {opts.target.region}")
         return 0
@@ -602,7 +603,7 @@ def status(cfg: EnvConfig, opts: Options, console: Console) -> int:
         if r["ResourceType"] == "AWS::CloudFormation::Stack":
             console.print(f"  {r['LogicalResourceId']}: {r['ResourceStatus']}", highlight=False)
     _show_outputs(console, stack)
-    _show_alarms(console, triggers.firing(Aws(opts.target), cfg.environment), cfg.environment)
+    _show_alarms(console, triggers.firing(aws, cfg.environment), cfg.environment)
     return 0
 
 
@@ -624,7 +625,7 @@ def _show_alarms(console: Console, alarms: list[dict[str, Any]], env: str) -> No
 @_guarded
 def resume(cfg: EnvConfig, opts: Options, console: Console) -> int:
     """Follow whatever the environment's stack is doing now."""
-    cf, name, stack = _deployed(cfg, opts)
+    aws, cf, name, stack = _deployed(cfg, opts)
     if stack is None:
         raise BuildError(f"{name} is not deployed in {opts.target.region}")
     if stack["StackStatus"] == "REVIEW_IN_PROGRESS":
@@ -645,8 +646,8 @@ def resume(cfg: EnvConfig, opts: Options, console: Console) -> int:
     outcome = follow(cf, stack["StackId"], since=since, total=0, console=console, interactive=opts.interactive)
     console.print(f"{name}: {outcome.status}")
     ok = outcome.status.endswith("_COMPLETE") and "ROLLBACK" not in outcome.status
-    alarm = _rolled_back_by(Aws(opts.target), outcome, rollback) if watching and not ok else None
+    alarm = _rolled_back_by(aws, outcome, rollback) if watching and not ok else None
     if alarm:
         kind = "UPDATE" if outcome.status.startswith("UPDATE") else "CREATE"
-        _report_alarm_rollback(Aws(opts.target), console, name, outcome, alarm, kind)
+        _report_alarm_rollback(aws, console, name, outcome, alarm, kind)
     return 0 if ok else 1

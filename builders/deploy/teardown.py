@@ -44,7 +44,7 @@ def delete(cfg: EnvConfig, opts: Options, console: Console) -> int:
     if cfg.production:
         name = stack_name(cfg.environment)
         raise BuildError(f"{name} is a production environment (production: true): build.py never deletes it")
-    cf, name, stack = _deployed(cfg, opts)
+    _, cf, name, stack = _deployed(cfg, opts)
     if stack is None:
         if opts.retain:
             raise BuildError(f"--retain: {name} is not deployed in {opts.target.region}, so nothing can be retained")

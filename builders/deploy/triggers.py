@@ -61,7 +61,7 @@ def look_up(aws: Aws, cfg: EnvConfig) -> Triggers | None:
         return None
     minutes = cfg.monitoring.rollback.monitoring_minutes
     try:
-        identity = aws.client("sts").get_caller_identity()
+        identity = getattr(aws, "identity", None) or aws.client("sts").get_caller_identity()  # asked once
         partition = identity["Arn"].split(":")[1]
         pages = (
             aws.client("cloudwatch")
