@@ -75,6 +75,10 @@ def _rules_runner() -> Any:
     """A Runner holding cfn-lint's rules, loaded once per process (~0.5 s); the rules do not depend on the region."""
     from cfnlint.runner import Runner
 
+    from builders.build import lintspeed
+
+    lintspeed.apply()
+
     return Runner(_config("us-east-1"))
 
 

@@ -2,9 +2,10 @@
 
 cfn-lint is nearly all of a cold build's time, and its verdict on a template
 is a function of: the template's text, the region it is linted for,
-cfn-lint's version, the `.cfnlintrc`, and `builders/build/lint.py` (which decides
-how cfn-lint is called and what is kept of its matches). An entry's name is a
-hash of all five; it holds the problems without a path, because the same
+cfn-lint's version, the `.cfnlintrc`, `builders/build/lint.py` (which decides
+how cfn-lint is called and what is kept of its matches) and
+`builders/build/lintspeed.py` (which patches how cfn-lint runs). An entry's
+name is a hash of all six; it holds the problems without a path, because the same
 text may be written under another `--out`. Failing verdicts are cached too:
 the next build fails at once with the same messages.
 
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
-from builders.build import lint
+from builders.build import lint, lintspeed
 from builders.build.lint import Problem
 from builders.build.transaction import write_atomic
 
@@ -148,6 +149,7 @@ def open_cache(enabled: bool = True, environ: Mapping[str, str] = os.environ) ->
             "cfn-lint": cfn_lint_version(),
             "cfnlintrc": _file_digest(lint.CONFIG_FILE),
             "lint.py": _file_digest(Path(lint.__file__)),
+            "lintspeed.py": _file_digest(Path(lintspeed.__file__)),
         },
         sort_keys=True,
     )
