@@ -122,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
         "nlsql-dev/Network/AlbSecurityGroup) in AWS and delete the rest; repeatable",
     )
     aws.add_argument("--role-arn", metavar="ARN", help="CloudFormation's service role for the change sets (e.g. in CI)")
-    aws.add_argument("--region", help="AWS region (default: the params file's region)")
+    aws.add_argument("--region", help="the params file's region, repeated as a check (any other is refused)")
     aws.add_argument("--profile", help="AWS profile from ~/.aws/config")
     aws.add_argument(
         "--endpoint-url", metavar="URL", type=_endpoint_url, help="an AWS-compatible endpoint, e.g. a local moto server"

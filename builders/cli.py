@@ -281,7 +281,13 @@ def _options(cfg: EnvConfig, action: str, aws: Any, params_file: Path) -> Any:
     from builders.deploy.aws import Target
     from builders.deploy.run import Options, interactive
 
-    target = Target(region=aws.region or cfg.region, profile=aws.profile, endpoint_url=aws.endpoint_url,
+    if aws.region and aws.region != cfg.region:
+        raise ConfigError(
+            f"--region {aws.region}: {params_file} says region: {cfg.region}; an environment lives in the region its "
+            f"params name (its AZs, endpoints and prices are that region's), so --region may only repeat it; "
+            f'drop --region, or add an environment for {aws.region} (README "Adding an environment")'
+        )
+    target = Target(region=cfg.region, profile=aws.profile, endpoint_url=aws.endpoint_url,
                     account_id=cfg.account_id, assume_role=cfg.deploy_role, source=str(params_file))  # fmt: skip
     return Options(
         target=target,
