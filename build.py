@@ -8,6 +8,7 @@
     python build.py dev --plan   build, then show what a deploy would change (nothing is executed)
     python build.py dev --deploy build, then deploy through a change set
     python build.py dev --status | --follow | --delete
+    python build.py dev staging --plan   several environments at once: in parallel across accounts and regions
 
 Every template is linted with cfn-lint and checked against CloudFormation's
 limits before anything is written; a build that fails writes nothing and
@@ -29,6 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 STARTED = time.perf_counter()
 ACTIONS = ("deploy", "plan", "status", "follow", "delete")
+SEVERAL = ("deploy", "plan", "status")  # the actions that take several ENVs (builders/deploy/many.py)
 
 
 # The import name of each package build.py needs, and the distribution that installs it (setup.cfg).
@@ -100,7 +102,10 @@ def _parser() -> argparse.ArgumentParser:
         "--cost", action="store_true", help="after building, print a monthly cost estimate of each environment built"
     )
 
-    aws = parser.add_argument_group("deploying (one ENV at a time)")
+    aws = parser.add_argument_group(
+        "deploying (--deploy, --plan and --status take several ENVs: in parallel where their accounts or regions "
+        "differ, one after another where they share both; --follow and --delete take one)"
+    )
     actions = aws.add_mutually_exclusive_group()
     actions.add_argument("--deploy", action="store_true", help="build, then deploy through a change set")
     actions.add_argument("--plan", action="store_true", help="build, then preview the change set; execute nothing")
@@ -134,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     action = next((a for a in ACTIONS if getattr(args, a)), None)
-    if action and len(args.envs) != 1:
+    if action in SEVERAL and not args.envs:
+        parser.error(f"--{action} needs at least one ENV (e.g. `build.py dev --{action}`)")
+    if action and action not in SEVERAL and len(args.envs) != 1:
         parser.error(f"--{action} takes exactly one ENV")
     if action and args.check:
         parser.error(f"--check cannot be combined with --{action}")
@@ -142,9 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--retain goes with --delete (it names resources a failed delete left behind)")
     if args.cost and (args.check or action in {"status", "follow", "delete"}):
         parser.error(f"--cost estimates what a build renders; it cannot be combined with --{action or 'check'}")
-    from builders.cli import on_sigterm, run  # after argparse, so --help does not pay for the imports
+    from builders.cli import on_sigterm, run, run_several  # after argparse, so --help does not pay for the imports
 
     signal.signal(signal.SIGTERM, on_sigterm)  # SIGTERM unwinds like Ctrl-C: temp files removed, the truth told
+    if action in SEVERAL and len(set(args.envs)) > 1:
+        return run_several(parser, args, action, Path(__file__).resolve(), STARTED)
     return run(
         envs=args.envs,
         check=args.check,
