@@ -81,6 +81,8 @@ def test_patched_cfn_lint_finds_what_unpatched_cfn_lint_finds(stack: str) -> Non
     jobs = [(committed, "us-east-1"), (_broken(committed), "us-east-1"), *((text, "us-east-1") for text in SMALL)]
     patched = [lint.problems(text, region) for text, region in jobs]
     assert lintspeed.apply(), "cfn-lint is the version the patches were written for (setup.cfg pins it)"
+    loaded = lint._rules_runner().rules.data["E1101"]
+    assert type(loaded).cfnLint is lintspeed._indexed_cfn_lint, "the loaded E1101 rule runs the indexed cfnLint"
     assert patched == _unpatched(jobs)
     assert len(patched[1]) >= 5 and all(patched[2:]), "the broken texts must have findings to compare"
 

@@ -78,8 +78,9 @@ def _rules_runner() -> Any:
     from builders.build import lintspeed
 
     lintspeed.apply()
-
-    return Runner(_config("us-east-1"))
+    runner = Runner(_config("us-east-1"))
+    lintspeed.apply_to_rules(runner.rules)
+    return runner
 
 
 @cache

@@ -14,7 +14,16 @@ which walks every field each time. None of that depends on the template:
 - a dataclass's fields are fixed when the class is made, so `fields` of a
   class is computed once per class.
 - Context.evolve and each Validator class's evolve copy the same init
-  fields as before, in a dict built from a list of their names.
+  fields as before, read in one attrgetter call from a list of their names.
+- rule E1101 (CfnLint.cfnLint, ~15,000 calls per build) looked for the
+  child rules of each keyword by walking every child rule's keywords on
+  every call; the same rules, in the same order, come from an index of
+  keyword -> rules, rebuilt whenever the child rules are not the ones it
+  was built from (cfn-lint rewires them at the start of each run).
+- a JSON-schema fragment (`#/definitions/X`) was resolved by searching the
+  whole schema for an `id` first, once per resolver, and a resolver is made
+  per resource; the resolution depends only on the schema document (loaded
+  once, never changed) and the fragment, so it is kept per document.
 
 These reach into cfn-lint's internals, so they apply only to the exact
 version they were written against (setup.cfg pins it); any other version
@@ -26,6 +35,7 @@ includes this file (builders.build.lintcache), as it does lint.py.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
@@ -46,13 +56,33 @@ def apply() -> bool:
     import cfnlint.context.context as context
     import cfnlint.jsonschema._filter as function_filter
     import cfnlint.jsonschema.validators as validators
+    import cfnlint.schema.resolver._resolver as resolver
 
     for module in (context, function_filter, validators):
         module.fields = _class_fields  # type: ignore[attr-defined]
     context.Context.evolve = _context_evolve(context.Context)  # type: ignore[method-assign]
     validators.create = _reusing(validators.create)
+    resolver.RefResolver.resolve_fragment = _kept_fragments(resolver.RefResolver.resolve_fragment)
     _applied = True
     return True
+
+
+def apply_to_rules(rules: Any) -> int:
+    """Give the loaded E1101 rule (CfnLint) the indexed cfnLint; how many rule classes were patched.
+
+    cfn-lint loads its rules from their files as modules of their own, so
+    the class to patch is the loaded rule's, not cfnlint.rules.jsonschema's.
+    Only after apply() succeeded (the pinned version); else nothing.
+    """
+    if not _applied:
+        return 0
+    patched = 0
+    for rule in rules.data.values():
+        cls = type(rule)
+        if cls.__name__ == "CfnLint" and rule.id == "E1101" and cls.cfnLint is not _indexed_cfn_lint:
+            cls.cfnLint = _indexed_cfn_lint  # type: ignore[attr-defined]
+            patched += 1
+    return patched
 
 
 _FIELDS: dict[type, tuple[dataclasses.Field[Any], ...]] = {}
@@ -75,13 +105,14 @@ def _init_names(cls: type) -> tuple[str, ...]:
 def _context_evolve(context_class: type) -> Callable[..., Any]:
     """Context.evolve as cfn-lint 1.58.0 writes it: ref_values merged, every other init field kept unless given."""
     names = _init_names(context_class)
+    read = operator.attrgetter(*names)
 
     def evolve(self: Any, **kwargs: Any) -> Any:
         if "ref_values" in kwargs:
             merged = self.ref_values.copy()
             merged.update(kwargs["ref_values"])
             kwargs["ref_values"] = merged
-        values = {name: getattr(self, name) for name in names}
+        values = dict(zip(names, read(self), strict=False))  # same length: both from names
         values.update(kwargs)
         return self.__class__(**values)
 
@@ -91,13 +122,62 @@ def _context_evolve(context_class: type) -> Callable[..., Any]:
 def _validator_evolve(cls: type) -> Callable[..., Any]:
     """A Validator class's evolve: a new one of this class with every init field kept unless given."""
     names = _init_names(cls)
+    read = operator.attrgetter(*names)
 
     def evolve(self: Any, **kwargs: Any) -> Any:
-        values = {name: getattr(self, name) for name in names}
+        values = dict(zip(names, read(self), strict=False))  # same length: both from names
         values.update(kwargs)
         return self.__class__(**values)
 
     return evolve
+
+
+def _indexed_cfn_lint(self: Any, validator: Any, keywords: Any, instance: Any, schema: Any) -> Any:
+    """CfnLint.cfnLint of cfn-lint 1.58.0: each keyword's child rules (those with an id), in child_rules order,
+    once per time the rule lists that keyword, and the rule put on an error that has none."""
+    from cfnlint.jsonschema._utils import Unset
+
+    validator = validator.evolve(function_filter=validator.function_filter.evolve(add_cfn_lint_keyword=False))
+    index = _keyword_index(self)
+    for keyword in keywords:
+        for rule in index.get(keyword, ()):
+            for err in rule.validate(validator, keyword, instance, schema):
+                if err.rule is None and isinstance(err.validator, Unset):
+                    err.rule = rule
+                yield err
+
+
+def _keyword_index(rule: Any) -> dict[str, list[Any]]:
+    """keyword -> the child rules that validate it, for the child rules the rule has now (rebuilt if they changed)."""
+    children = tuple(rule.child_rules.values())
+    kept = rule.__dict__.get("_nlsql_keyword_index")
+    if kept is not None and len(kept[0]) == len(children) and all(map(operator.is_, kept[0], children)):
+        return kept[1]
+    index: dict[str, list[Any]] = {}
+    for child in children:
+        if child is None or not child.id:
+            continue
+        for keyword in child.keywords:
+            index.setdefault(keyword, []).append(child)
+    rule.__dict__["_nlsql_keyword_index"] = (children, index)
+    return index
+
+
+def _kept_fragments(resolve_fragment: Callable[..., Any]) -> Callable[..., Any]:
+    """RefResolver.resolve_fragment, remembered per (schema document, fragment); failures are not remembered.
+
+    The document is held with its results, so its id cannot be reused by another object while they are kept.
+    """
+    kept: dict[tuple[int, str], tuple[Any, Any]] = {}
+
+    def resolve(self: Any, document: Any, fragment: str) -> Any:
+        key = (id(document), fragment)
+        found = kept.get(key)
+        if found is None or found[0] is not document:
+            found = kept[key] = (document, resolve_fragment(self, document, fragment))
+        return found[1]
+
+    return resolve
 
 
 def _frozen(value: Any) -> Hashable:
