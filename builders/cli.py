@@ -317,7 +317,7 @@ def _diff(
     out: Console,
 ) -> int:
     from builders import paramfiles
-    from builders.diff import command
+    from builders.deploy.diff import command
 
     options = {}
     if ref == command.DEPLOYED:  # only then: a diff against a git ref needs no AWS (nor boto3)

@@ -19,10 +19,10 @@ import pytest
 import yaml
 
 from builders.deploy import guard
-from builders.diff import render
-from builders.diff.environment import Snapshot, changes, diff_environment
-from builders.diff.model import IN_PLACE, MAY_REPLACE, WILL_REPLACE
-from builders.diff.templates import diff_templates
+from builders.deploy.diff import render
+from builders.deploy.diff.environment import Snapshot, changes, diff_environment
+from builders.deploy.diff.model import IN_PLACE, MAY_REPLACE, WILL_REPLACE
+from builders.deploy.diff.templates import diff_templates
 from tests.conftest import REPO, scratch_repo
 
 REGION = "us-east-1"
@@ -334,6 +334,9 @@ def test_bad_refs_and_places_exit_2_with_one_paragraph(repo: Path, tmp_path: Pat
     assert result.returncode == 2
     assert "--diff no-such-ref: no such commit in the git repository" in result.stderr
     assert "Traceback" not in result.stderr
+    result = _offline(repo, "--diff", "dev")  # `dev` is read as the REF; the message says how to mean the ENV
+    assert result.returncode == 2
+    assert "dev is an environment: to diff it against the merge base with main, put the ENVs first" in result.stderr
     # No main and no origin/main: the default ref cannot be found, and the message says to pass one.
     _git(repo, "branch", "-m", "main", "work")
     result = _offline(repo, "dev", "--diff")

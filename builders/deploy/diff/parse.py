@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from builders.diff.environment import Snapshot, nested_stacks
+from builders.deploy.diff.environment import Snapshot, nested_stacks
 from builders.errors import BuildError
 
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from builders.deploy.changeset import Change
-from builders.diff.model import EnvironmentDiff, StackDiff
-from builders.diff.templates import MISSING, diff_templates, references
+from builders.deploy.diff.model import EnvironmentDiff, StackDiff
+from builders.deploy.diff.templates import MISSING, diff_templates, references
 from builders.naming import PROJECT
 
 STACK_TYPE = "AWS::CloudFormation::Stack"

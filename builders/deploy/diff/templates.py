@@ -17,8 +17,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from builders.diff import model, schemas
-from builders.diff.model import IN_PLACE, MAY_REPLACE, WILL_REPLACE, ItemChange, PropertyChange, ResourceChange
+from builders.deploy.diff import model, schemas
+from builders.deploy.diff.model import IN_PLACE, MAY_REPLACE, WILL_REPLACE, ItemChange, PropertyChange, ResourceChange
 
 PSEUDO = frozenset(
     {"AWS::AccountId", "AWS::Region", "AWS::Partition", "AWS::URLSuffix", "AWS::StackName", "AWS::StackId",

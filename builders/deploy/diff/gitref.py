@@ -12,8 +12,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from builders.diff.environment import Snapshot
-from builders.diff.parse import snapshot
+from builders.deploy.diff.environment import Snapshot
+from builders.deploy.diff.parse import snapshot
 from builders.errors import BuildError
 
 BASES = ("main", "origin/main")  # the branch a pull request goes into, local first

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from builders.config import EnvConfig
-from builders.diff.environment import STACK_TYPE, Snapshot
-from builders.diff.parse import template
+from builders.deploy.diff.environment import STACK_TYPE, Snapshot
+from builders.deploy.diff.parse import template
 
 
 def environment(cfg: EnvConfig, opts: Any) -> Snapshot:

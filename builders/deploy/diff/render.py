@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from builders.deploy.diff.model import MAY_REPLACE, WILL_REPLACE, EnvironmentDiff, PropertyChange, ResourceChange
 from builders.deploy.guard import STATEFUL_TYPES
-from builders.diff.model import MAY_REPLACE, WILL_REPLACE, EnvironmentDiff, PropertyChange, ResourceChange
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from builders.deploy import guard
-from builders.diff import environment, render
+from builders.deploy.diff import environment, render
 from builders.errors import BuildError
 
 if TYPE_CHECKING:
@@ -35,9 +35,18 @@ def run(
     console: Console,
 ) -> int:
     """Diff each environment built (in the order asked); `options`: each one's deploy Options, for `deployed`."""
-    from builders.diff import deployed, gitref
+    from builders.deploy.diff import deployed, gitref
 
-    resolved = None if ref == DEPLOYED else gitref.resolve(out_dir, ref)
+    try:
+        resolved = None if ref == DEPLOYED else gitref.resolve(out_dir, ref)
+    except BuildError as exc:
+        if ref not in configs:
+            raise
+        # `build.py --diff prod` reads prod as the REF: say how to write what was probably meant.
+        raise BuildError(
+            f"{exc}. {ref} is an environment: to diff it against the merge base with main, put the ENVs first: "
+            f"`python build.py {ref} --diff`"
+        ) from None
     diffs = []
     for env, cfg in configs.items():
         if resolved is None:
@@ -69,7 +78,7 @@ def run(
 
 def _built(artifacts: list[Artifact], env: str, out_dir: Path) -> environment.Snapshot:
     """This build's side, from the texts it wrote (parsed as the committed side is, so equal text is no change)."""
-    from builders.diff.parse import snapshot
+    from builders.deploy.diff.parse import snapshot
 
     files = {a.filename: a.text for a in artifacts if a.env == env}
     return snapshot(files.get, lambda name: str(out_dir / env / name), f"{env} was not built")
