@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
         "--cost", action="store_true", help="after building, print a monthly cost estimate of each environment built"
     )
 
-    aws = parser.add_argument_group("deploying (one ENV at a time)")
+    aws = parser.add_argument_group("deploying (one ENV at a time) and reviewing (--diff: one or more)")
     actions = aws.add_mutually_exclusive_group()
     actions.add_argument("--deploy", action="store_true", help="build, then deploy through a change set")
     actions.add_argument("--plan", action="store_true", help="build, then preview the change set; execute nothing")

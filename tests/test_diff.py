@@ -379,3 +379,15 @@ def test_diff_deployed_reads_the_stacks_in_aws(local: Any, tmp_path: Path) -> No
     assert "ApiScalableTarget" in result.stdout and "Properties.MaxCapacity" in result.stdout
     assert 'ApiImageTag  Modify  Value     "0.1.0"  "0.2.0"' in result.stdout  # the deployed root's parameters
     assert "ApiTaskDefinition" in result.stdout and "will replace" in result.stdout
+
+
+def test_diff_deployed_checks_the_account_first(local: Any, tmp_path: Path) -> None:
+    from tests.test_accounts import OTHER, _params
+    from tests.test_deploy_e2e import _build
+
+    dev = _params(tmp_path, account_id=OTHER)
+    result = _build(local, tmp_path, "dev", "--diff", "deployed")
+    assert result.returncode == 2, result.stdout + result.stderr
+    said = " ".join(result.stderr.split())
+    assert f"{dev}: account_id is {OTHER}, but the credentials are for account 123456789012" in said
+    assert "Traceback" not in result.stderr

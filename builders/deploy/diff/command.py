@@ -49,14 +49,16 @@ def run(
         ) from None
     diffs = []
     for env, cfg in configs.items():
+        region = cfg.region  # whose resource schemas say what is create-only
         if resolved is None:
+            region = options[env].target.region  # --region may name another
             old = deployed.environment(cfg, options[env])
-            against = f"the deployed stacks ({options[env].target.region})"
+            against = f"the deployed stacks ({region})"
         else:
             old = gitref.environment(resolved, env)
             against = resolved.label
         new = _built(artifacts, env, out_dir)
-        diffs.append(environment.diff_environment(env, old, new, cfg.region, against))
+        diffs.append(environment.diff_environment(env, old, new, region, against))
     risky = guard.dangerous([c for d in diffs for c in environment.changes(d)])
     danger = [guard.describe_danger(c) for c in risky]
     for diff in diffs:

@@ -8,11 +8,13 @@ Everything goes through Aws(Target), so the account check (STS) comes first.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from builders.config import EnvConfig
 from builders.deploy.diff.environment import STACK_TYPE, Snapshot
 from builders.deploy.diff.parse import template
+
+if TYPE_CHECKING:
+    from builders.config import EnvConfig
 
 
 def environment(cfg: EnvConfig, opts: Any) -> Snapshot:
