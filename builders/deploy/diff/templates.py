@@ -76,7 +76,7 @@ def diff_templates(
             new.get(section) or {},
             found,
             (old_values, new_values) if section == "Parameters" else None,
-        )  # fmt: skip
+        )
     ]
     return model.StackDiff(path=path, resources=tuple(rows), items=tuple(items), note=note)
 
