@@ -7,6 +7,8 @@
     python build.py prod --cost  build, then print a monthly cost estimate per environment (from the templates)
     python build.py dev --plan   build, then show what a deploy would change (nothing is executed)
     python build.py dev --deploy build, then deploy through a change set
+    python build.py prod --diff  build, then compare with the templates at the merge base with main (offline):
+                                 resource by resource, with replacement predictions; --diff=REF, --diff deployed
     python build.py dev --status | --follow | --delete
     python build.py dev staging --plan   several environments at once: in parallel across accounts and regions
 
@@ -29,8 +31,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 STARTED = time.perf_counter()
-ACTIONS = ("deploy", "plan", "status", "follow", "delete")
+ACTIONS = ("deploy", "plan", "status", "follow", "delete", "diff")
 SEVERAL = ("deploy", "plan", "status")  # the actions that take several ENVs (builders/deploy/many.py)
+MERGE_BASE = "(the merge base with main)"  # --diff given no REF
 
 
 # The import name of each package build.py needs, and the distribution that installs it (setup.cfg).
@@ -82,7 +85,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="build.py",
         description="Build (and deploy) the CloudFormation templates of nlsql-infra.",
         epilog="Exit status: 0 done (or fresh, or no changes), 1 lint/limit failure, stale templates, a refused or "
-        "failed deploy, 2 bad params or usage, 130 interrupted.",
+        "failed deploy, 2 bad params or usage, 130 interrupted. With --diff: 0 no changes, 1 changes, 3 a stateful "
+        "resource would be removed or (maybe) replaced (a deploy would refuse it without --allow-replacement), "
+        "2 any error (a bad ref, bad params, a lint failure, no git).",
     )
     parser.add_argument("envs", nargs="*", metavar="ENV", help="environments to build (default: every params/*.yaml)")
     parser.add_argument(
@@ -104,7 +109,8 @@ def _parser() -> argparse.ArgumentParser:
 
     aws = parser.add_argument_group(
         "deploying (--deploy, --plan and --status take several ENVs: in parallel where their accounts or regions "
-        "differ, one after another where they share both; --follow and --delete take one)"
+        "differ, one after another where they share both; --follow and --delete take one) and reviewing (--diff: "
+        "any number, none for all)"
     )
     actions = aws.add_mutually_exclusive_group()
     actions.add_argument("--deploy", action="store_true", help="build, then deploy through a change set")
@@ -112,6 +118,18 @@ def _parser() -> argparse.ArgumentParser:
     actions.add_argument("--status", action="store_true", help="show the stack's status and outputs")
     actions.add_argument("--follow", action="store_true", help="follow the stack's running operation to its end")
     actions.add_argument("--delete", action="store_true", help="delete a non-production environment's stack")
+    actions.add_argument(
+        "--diff",
+        nargs="?",
+        const=MERGE_BASE,
+        metavar="REF",
+        help="build, then compare the templates with those committed at git REF (default: the merge base of HEAD "
+        "with main), or with the deployed stacks (`--diff deployed`); needs no AWS access for a REF. Put it after "
+        "the ENVs, or write --diff=REF",
+    )
+    aws.add_argument(
+        "--summary", metavar="FILE", type=Path, help="with --diff: also append the diff as Markdown to FILE"
+    )
     aws.add_argument("--change-set-name", metavar="NAME", help="with --plan: keep the change set under NAME; "
                      "with --deploy: execute the change set NAME if it exists (exactly what was reviewed)")  # fmt: skip
     aws.add_argument("-y", "--yes", action="store_true", help="do not ask before executing or deleting (CI)")
@@ -138,13 +156,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    action = next((a for a in ACTIONS if getattr(args, a)), None)
+    action = next((a for a in ACTIONS if getattr(args, a) not in {None, False}), None)
     if action in SEVERAL and not args.envs:
         parser.error(f"--{action} needs at least one ENV (e.g. `build.py dev --{action}`)")
-    if action and action not in SEVERAL and len(args.envs) != 1:
+    if action and action not in {*SEVERAL, "diff"} and len(args.envs) != 1:
         parser.error(f"--{action} takes exactly one ENV")
     if action and args.check:
         parser.error(f"--check cannot be combined with --{action}")
+    if args.summary and action != "diff":
+        parser.error("--summary goes with --diff (it appends the diff as Markdown to FILE)")
     if args.retain and action != "delete":
         parser.error("--retain goes with --delete (it names resources a failed delete left behind)")
     if args.cost and (args.check or action in {"status", "follow", "delete"}):
@@ -166,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         cost=args.cost,
         cache=not args.no_cache,
         verbose=args.verbose,
+        diff_ref=None if args.diff == MERGE_BASE else args.diff,
+        summary_file=args.summary,
     )
 
 

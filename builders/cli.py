@@ -56,8 +56,14 @@ def run(
     cost: bool = False,
     cache: bool = True,
     verbose: bool = False,
+    diff_ref: str | None = None,
+    summary_file: Path | None = None,
 ) -> int:
-    """One command of build.py; its exit status. `cache=False` lints everything and neither reads nor writes stamps."""
+    """One command of build.py; its exit status. `cache=False` lints everything and neither reads nor writes stamps.
+
+    `diff_ref` (with action "diff"): the git ref, "deployed", or None for the merge base with main;
+    `summary_file`: where --summary appends the diff as Markdown.
+    """
     from builders.build import lintcache
 
     lint_cache = lintcache.open_cache(enabled=cache)
@@ -128,9 +134,11 @@ def run(
 
             path = params_dir / f"{envs[0]}{paramfiles.SUFFIX}"
             return deploying.deploy(configs[envs[0]], artifacts, _options(configs[envs[0]], action, aws, path), out)
+        if action == "diff":
+            return _diff(configs, artifacts, out_dir, params_dir, diff_ref, summary_file, aws, out)
     except BuildError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        return exc.exit_code
+        return 2 if action == "diff" else exc.exit_code  # --diff keeps 1 and 3 for what it found
     except (KeyboardInterrupt, Interrupted) as exc:
         err.print(_interrupted_message(action, outcome.paths if outcome.done else None, envs), markup=False)
         return _interrupted_code(exc)
@@ -172,6 +180,8 @@ def _interrupted_message(action: str | None, written: list[str] | None, envs: li
         return "interrupted"
     if written is None:
         return "interrupted; nothing was written" + (" and nothing was deployed" if action else "")
+    if action == "diff":
+        return f"interrupted during --diff; the build had written its files in full first ({len(written)} changed)"
     if action:
         return (
             f"interrupted during --{action}; the build had written its files in full first "
@@ -317,6 +327,27 @@ def _options(cfg: EnvConfig, action: str, aws: Any, params_file: Path) -> Any:
         retain=tuple(aws.retain or ()),
         interactive=interactive(),
     )
+
+
+def _diff(
+    configs: dict[str, EnvConfig],
+    artifacts: list[Artifact],
+    out_dir: Path,
+    params_dir: Path,
+    ref: str | None,
+    summary: Path | None,
+    aws: Any,
+    out: Console,
+) -> int:
+    from builders import paramfiles
+    from builders.deploy.diff import command
+
+    options = {}
+    if ref == command.DEPLOYED:  # only then: a diff against a git ref needs no AWS (nor boto3)
+        options = {
+            env: _options(cfg, "diff", aws, params_dir / f"{env}{paramfiles.SUFFIX}") for env, cfg in configs.items()
+        }
+    return command.run(configs, artifacts, out_dir, ref, summary, options, out)
 
 
 def _aws_command(action: str, cfg: EnvConfig, aws: Any, out: Console, params_file: Path) -> int:

@@ -78,6 +78,17 @@ def test_deploys_run_in_order_never_overlap_and_prod_waits_for_a_tag_or_a_person
     assert "--plan --change-set-name" in jobs["plan"]["steps"][-1]["run"]
     assert "GITHUB_STEP_SUMMARY" in jobs["plan"]["steps"][-1]["run"]
     assert "refs/heads/main" in jobs["dev"]["if"] and jobs["staging"]["needs"] == "dev"
+    # The offline diff of each environment against the pull request's base: no AWS, so no OIDC token.
+    diff = jobs["diff"]
+    assert diff["if"] == "github.event_name == 'pull_request'"
+    assert diff["permissions"] == {"contents": "read"} and "id-token" not in str(diff)
+    assert diff["strategy"]["matrix"]["environment"] == ["dev", "staging", "prod"]
+    assert diff["steps"][0] == {"uses": "actions/checkout@v4", "with": {"fetch-depth": 0}}
+    step = diff["steps"][-1]
+    assert step["env"]["BASE_REF"] == "${{ github.base_ref }}"
+    assert '--diff "origin/$BASE_REF" --summary "$GITHUB_STEP_SUMMARY"' in step["run"]
+    assert 'if [ "$status" -eq 1 ]; then exit 0; fi' in step["run"]  # changes pass; 3 and 2 fail the job
+    assert not any("configure-aws-credentials" in str(s.get("uses", "")) for s in diff["steps"])
     assert "workflow_dispatch" in jobs["prod"]["if"] and "refs/tags/v" in jobs["prod"]["if"]
     assert "needs" not in jobs["prod"]
     for env in ("dev", "staging", "prod"):
