@@ -8,6 +8,7 @@
     python build.py dev --plan   build, then show what a deploy would change (nothing is executed)
     python build.py dev --deploy build, then deploy through a change set
     python build.py dev --status | --follow | --delete
+    python build.py prod --drift  detect drift of the stack and every nested stack; exit 1 if any drifted
 
 Every template is linted with cfn-lint and checked against CloudFormation's
 limits before anything is written; a build that fails writes nothing and
@@ -28,7 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 STARTED = time.perf_counter()
-ACTIONS = ("deploy", "plan", "status", "follow", "delete")
+ACTIONS = ("deploy", "plan", "status", "follow", "delete", "drift")
 
 
 # The import name of each package build.py needs, and the distribution that installs it (setup.cfg).
@@ -80,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="build.py",
         description="Build (and deploy) the CloudFormation templates of nlsql-infra.",
         epilog="Exit status: 0 done (or fresh, or no changes), 1 lint/limit failure, stale templates, a refused or "
-        "failed deploy, 2 bad params or usage, 130 interrupted.",
+        "failed deploy, 2 bad params or usage, 130 interrupted. With --drift: 0 in sync, 1 drifted, 2 unknown (not "
+        "deployed, a detection failed or timed out, AWS refused).",
     )
     parser.add_argument("envs", nargs="*", metavar="ENV", help="environments to build (default: every params/*.yaml)")
     parser.add_argument(
@@ -107,6 +109,11 @@ def _parser() -> argparse.ArgumentParser:
     actions.add_argument("--status", action="store_true", help="show the stack's status and outputs")
     actions.add_argument("--follow", action="store_true", help="follow the stack's running operation to its end")
     actions.add_argument("--delete", action="store_true", help="delete a non-production environment's stack")
+    actions.add_argument(
+        "--drift",
+        action="store_true",
+        help="detect drift of the stack and every nested stack (no build); exit 0 in sync, 1 drifted, 2 unknown",
+    )
     aws.add_argument("--change-set-name", metavar="NAME", help="with --plan: keep the change set under NAME; "
                      "with --deploy: execute the change set NAME if it exists (exactly what was reviewed)")  # fmt: skip
     aws.add_argument("-y", "--yes", action="store_true", help="do not ask before executing or deleting (CI)")
@@ -120,6 +127,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="with --delete on a DELETE_FAILED stack: leave this resource (its path in the failure report, e.g. "
         "nlsql-dev/Network/AlbSecurityGroup) in AWS and delete the rest; repeatable",
+    )
+    aws.add_argument(
+        "--summary",
+        metavar="FILE",
+        type=Path,
+        help="append a Markdown rendering to FILE (e.g. $GITHUB_STEP_SUMMARY); with --drift",
     )
     aws.add_argument("--role-arn", metavar="ARN", help="CloudFormation's service role for the change sets (e.g. in CI)")
     aws.add_argument("--region", help="AWS region (default: the params file's region)")
@@ -140,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--check cannot be combined with --{action}")
     if args.retain and action != "delete":
         parser.error("--retain goes with --delete (it names resources a failed delete left behind)")
-    if args.cost and (args.check or action in {"status", "follow", "delete"}):
+    if args.summary and action != "drift":
+        parser.error("--summary goes with --drift (it appends the drift report's Markdown to FILE)")
+    if args.cost and (args.check or action in {"status", "follow", "delete", "drift"}):
         parser.error(f"--cost estimates what a build renders; it cannot be combined with --{action or 'check'}")
     from builders.cli import on_sigterm, run  # after argparse, so --help does not pay for the imports
 
