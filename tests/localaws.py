@@ -33,7 +33,8 @@ What it models, failures included:
   validated, GetAtt only of readOnlyProperties);
 - IAM roles' permissions boundaries (one that does not exist fails the role); nested stack outputs, ids and
   names; termination protection; KMS keys; Lambda-backed custom resources run
-  in-process; faults a test can inject: DATA_API_ERRORS, LOST_ANSWERS, UPDATE_ERRORS, THROTTLED, DRIFT_FAILURES;
+  in-process; faults a test can inject: DATA_API_ERRORS, LOST_ANSWERS, UPDATE_ERRORS, THROTTLED, DRIFT_FAILURES,
+  DRIFT_LOOKS_IN_PROGRESS;
 - drift detection: one stack at a time, never into nested stacks (NOT_CHECKED), DETECTION_IN_PROGRESS before
   COMPLETE (or FAILED naming what could not be read), expected properties as the deploy resolved them against
   what the service holds now (MODIFIED with PropertyDifferences, DELETED), paged results, DriftInformation;
@@ -2384,6 +2385,9 @@ def throttling_can_be_injected() -> None:
 # logical id -> why CloudFormation could not read it: the detection of the stack holding it ends DETECTION_FAILED
 # naming it (as when the caller may not read that resource; AWS reads each resource with the caller's permissions)
 DRIFT_FAILURES: dict[str, str] = {}
+# stack name -> how many looks at its detection find it DETECTION_IN_PROGRESS (1 when not set): a big stack's
+# detection takes minutes in AWS
+DRIFT_LOOKS_IN_PROGRESS: dict[str, int] = {}
 
 
 @dataclass
@@ -2392,11 +2396,13 @@ class _Detection:
 
     detection_id: str
     stack_id: str
+    stack_name: str
     drifts: list[dict[str, Any]]  # the checked resources' StackResourceDrift (IN_SYNC, MODIFIED, DELETED)
     not_checked: list[str]  # logical ids of the types not checked here (nested stacks among them)
     failed: dict[str, str]  # logical id -> why it could not be read
     started: Any
     described: int = 0
+    complete: bool = False  # its results are the stack's (a detection still running has none to show)
 
 
 _DETECTIONS: dict[str, _Detection] = {}  # detection id -> its record
@@ -2479,7 +2485,7 @@ def _detect(stack: Any, account: str, region: str) -> _Detection:
     from moto.moto_api._internal import mock_random
 
     now = datetime.now(UTC)
-    record = _Detection(str(mock_random.uuid4()), stack.stack_id, [], [], {}, now)
+    record = _Detection(str(mock_random.uuid4()), stack.stack_id, stack.name, [], [], {}, now)
     parsed = stack.resource_map._parsed_resources
     for logical_id, resource_json in _parsed(stack.template).items():
         resource = parsed.get(logical_id)
@@ -2516,7 +2522,8 @@ def drift_detection_per_stack() -> None:
     and ListStackResources carries no DriftInformation.
     Real: a detection checks one stack's own resources, never recursing (a nested stack's AWS::CloudFormation::Stack
     resource is NOT_CHECKED); it runs asynchronously (DETECTION_IN_PROGRESS, then DETECTION_COMPLETE, or
-    DETECTION_FAILED naming what could not be read: DRIFT_FAILURES here); each resource's expected properties (its
+    DETECTION_FAILED naming what could not be read: DRIFT_FAILURES here; DRIFT_LOOKS_IN_PROGRESS makes one take
+    longer, as a big stack's does); each resource's expected properties (its
     template's, resolved as the last operation resolved them) are compared with what the service holds now:
     MODIFIED with PropertyDifferences, DELETED when the resource is gone; DescribeStackResourceDrifts pages
     (MaxResults, NextToken), filters by status and never returns NOT_CHECKED ones; ListStackResources gives each
@@ -2553,8 +2560,9 @@ def drift_detection_per_stack() -> None:
         record.described += 1
         answer: dict[str, Any] = {"StackId": record.stack_id, "StackDriftDetectionId": detection_id,
                                   "Timestamp": record.started}  # fmt: skip
-        if record.described == 1:  # AWS takes a while: the first look finds it running
+        if record.described <= DRIFT_LOOKS_IN_PROGRESS.get(record.stack_name, 1):  # AWS takes a while
             return ActionResult({**answer, "DetectionStatus": "DETECTION_IN_PROGRESS"})
+        record.complete = True
         drifted = [d for d in record.drifts if d["StackResourceDriftStatus"] != "IN_SYNC"]
         _LAST_DRIFT[record.stack_id] = {
             **{d["LogicalResourceId"]: d["StackResourceDriftStatus"] for d in record.drifts},
@@ -2572,7 +2580,7 @@ def drift_detection_per_stack() -> None:
     def describe_stack_resource_drifts(self: Any) -> Any:
         stack = existing(self, self._get_param("StackName"))
         wanted = set(self._get_param("StackResourceDriftStatusFilters") or ["IN_SYNC", "MODIFIED", "DELETED"])
-        done = [r for r in _DETECTIONS.values() if r.stack_id == stack.stack_id and r.described > 1]
+        done = [r for r in _DETECTIONS.values() if r.stack_id == stack.stack_id and r.complete]
         latest = max(done, key=lambda r: r.started).drifts if done else []
         drifts = [d for d in latest if d["StackResourceDriftStatus"] in wanted]
         start, size = int(self._get_param("NextToken") or 0), int(self._get_param("MaxResults") or 100)
@@ -2631,6 +2639,7 @@ def clear_faults() -> None:
     UPDATE_ERRORS.clear()
     THROTTLED.clear()
     DRIFT_FAILURES.clear()
+    DRIFT_LOOKS_IN_PROGRESS.clear()
 
 
 def start(port: int = 0) -> LocalAws:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from tests import localaws
 from tests.conftest import PARAMS, run_build
 from tests.test_accounts import OTHER, _params
 from tests.test_deploy_e2e import _build, _client
+from tests.test_deploy_rollback import _start
 
 STACK = "nlsql-dev"
 
@@ -141,6 +143,24 @@ def test_a_detection_that_fails_on_one_stack_reports_the_others_and_exits_2(depl
     )
     assert "nlsql-dev/Network FlowLogGroup AWS::Logs::LogGroup MODIFIED /RetentionInDays 7 30 NOT_EQUAL" in lines
     assert "nlsql-dev: drift UNKNOWN: no answer for nlsql-dev/Storage (of 6 stacks)" in result.stdout
+
+
+def test_ctrl_c_while_waiting_exits_130_and_says_the_detections_go_on(deployed, workdir) -> None:
+    localaws.DRIFT_LOOKS_IN_PROGRESS[STACK] = 10_000  # the root's detection takes its time, as a big stack's does
+    try:
+        process = _start(deployed, workdir, "dev", "--drift")
+        lines = []
+        for line in process.stdout:  # type: ignore[union-attr]
+            lines.append(line)
+            if "detecting drift of 6 stack(s)" in line:
+                process.send_signal(signal.SIGINT)
+        code, output = process.wait(), "".join(lines)
+    finally:
+        localaws.DRIFT_LOOKS_IN_PROGRESS.clear()
+    assert code == 130, output
+    said = " ".join(output.split())
+    assert "interrupted; the drift detections already started go on in AWS (they change nothing)" in said
+    assert "python build.py dev --drift" in said and "Traceback" not in output
 
 
 def test_summary_goes_with_drift_only(tmp_path) -> None:
