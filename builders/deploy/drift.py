@@ -110,7 +110,7 @@ class DriftReport:
         stacks = len(self.stacks)
         if self.unknown:
             failed = ", ".join(s.stack for s in self.unknown)
-            seen = f"; {len(self.resources)} drifted resource(s) found in the others" if self.resources else ""
+            seen = f"; {len(self.resources)} drifted resource(s) found where it could tell" if self.resources else ""
             return f"{self.root}: drift UNKNOWN: no answer for {failed} (of {stacks} stacks){seen}"
         if self.drifted:
             where = len({r.stack for r in self.resources} | {s.stack for s in self.stacks if s.status == "DRIFTED"})
@@ -330,8 +330,8 @@ def rows(report: DriftReport) -> list[tuple[str, ...]]:
         if not r.properties:
             found.append((*resource, "", "", "", "resource is gone" if r.status == "DELETED" else ""))
         for i, p in enumerate(r.properties):
-            found.append(((*resource,) if i == 0 else ("",) * 4) + (p.path, compact(p.expected),
-                                                                      compact(p.actual), p.difference))  # fmt: skip
+            where = resource if i == 0 else ("",) * len(resource)  # the resource once, its properties under it
+            found.append((*where, p.path, compact(p.expected), compact(p.actual), p.difference))
     return found
 
 
