@@ -2531,7 +2531,8 @@ def drift_detection_per_stack() -> None:
     stack that does not exist, are refused with a ValidationError.
     Still not shown: the local AWS reads back only DRIFT_READERS (log groups' RetentionInDays, buckets' Tags),
     every other type is NOT_CHECKED, where AWS checks most types and every property; UNKNOWN drift statuses;
-    the wording of the in-progress refusal is ours."""
+    a GetAtt in an expected value is read at detection time, not as the last operation read it; the wording of
+    the in-progress refusal is ours."""
     from moto.cloudformation.exceptions import ValidationError
     from moto.cloudformation.responses import CloudFormationResponse
     from moto.core.responses import ActionResult
