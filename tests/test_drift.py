@@ -10,10 +10,12 @@ real-shaped CloudFormation answers (botocore's Stubber) with a clock that runs o
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -98,6 +100,34 @@ def test_a_deployed_environment_is_in_sync(deployed, workdir) -> None:
         assert any(line.startswith(f"{stack} IN_SYNC 0 ") for line in lines), (stack, result.stdout)
     # The root's own resources are its nested stacks, which its detection does not check.
     assert "nlsql-dev IN_SYNC 0 0 5" in lines
+
+
+def test_on_a_terminal_each_stack_has_a_progress_line_with_its_detection_status(deployed, workdir) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, read_terminal
+
+    localaws.DRIFT_LOOKS_IN_PROGRESS[STACK] = 3  # the root's detection ends last: the others wait, done, meanwhile
+    primary, secondary = pty.openpty()
+    env = {**os.environ, **localaws.credentials_env(), "COLUMNS": "150", "TERM": "xterm"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    try:
+        process = subprocess.Popen([sys.executable, str(REPO / "build.py"), "dev", "--drift", "--endpoint-url",
+                                    deployed.url, "--params-dir", str(workdir / "params")],
+                                   stdin=secondary, stdout=secondary, stderr=secondary, env=env)  # fmt: skip
+        os.close(secondary)
+        code, output = read_terminal(primary, process)
+    finally:
+        localaws.DRIFT_LOOKS_IN_PROGRESS.clear()
+    assert code == 0, output
+    assert re.search(r"nlsql-dev +DETECTION_IN_PROGRESS", output), "the root's line while it runs"
+    for stack in ("nlsql-dev", "nlsql-dev/Network", "nlsql-dev/Storage", "nlsql-dev/Database", "nlsql-dev/Compute",
+                  "nlsql-dev/Monitoring"):  # fmt: skip
+        assert re.search(rf"{re.escape(stack)} +DETECTION_COMPLETE \(IN_SYNC\)", output), (stack, output)
+    assert "nlsql-dev: in sync: 6 stacks" in output
 
 
 def test_a_retention_changed_by_hand_in_a_nested_stack_is_named_with_both_values(deployed, workdir) -> None:
@@ -256,6 +286,29 @@ class _Clock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+def test_every_page_of_a_stack_s_drifted_resources_is_read() -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    cf = boto3.client("cloudformation", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(cf)
+    filters = ["MODIFIED", "DELETED"]
+
+    def drifted(logical_id: str) -> dict[str, Any]:
+        return {"StackId": "arn:s", "LogicalResourceId": logical_id, "ResourceType": "AWS::Logs::LogGroup",
+                "StackResourceDriftStatus": "DELETED", "Timestamp": "2026-01-01T00:00:00Z"}  # fmt: skip
+
+    stub.add_response("describe_stack_resource_drifts", {"StackResourceDrifts": [drifted("A")], "NextToken": "t"},
+                      {"StackName": "arn:s", "StackResourceDriftStatusFilters": filters})  # fmt: skip
+    stub.add_response("describe_stack_resource_drifts", {"StackResourceDrifts": [drifted("B")]},
+                      {"StackName": "arn:s", "StackResourceDriftStatusFilters": filters, "NextToken": "t"})  # fmt: skip
+    with stub:
+        found = drift.resource_drifts(cf, "arn:s", "nlsql-dev/Compute")
+    stub.assert_no_pending_responses()
+    assert [(r.stack, r.logical_id, r.status) for r in found] == [
+        ("nlsql-dev/Compute", "A", "DELETED"), ("nlsql-dev/Compute", "B", "DELETED")]  # fmt: skip
 
 
 def test_a_detection_with_no_answer_in_time_is_unknown_and_a_refused_one_failed() -> None:
