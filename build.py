@@ -132,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         "--summary",
         metavar="FILE",
         type=Path,
-        help="append a Markdown rendering to FILE (e.g. $GITHUB_STEP_SUMMARY); with --drift",
+        help="append a Markdown rendering to FILE (e.g. $GITHUB_STEP_SUMMARY)",
     )
     aws.add_argument("--role-arn", metavar="ARN", help="CloudFormation's service role for the change sets (e.g. in CI)")
     aws.add_argument("--region", help="AWS region (default: the params file's region)")
