@@ -267,7 +267,7 @@ def test_the_server_listens_on_loopback_only(local) -> None:
         "permissions_boundaries_must_exist", "load_balancer_metric_names",
         "cloudwatch_alarms_from_cloudformation", "rollback_triggers_watch_alarms",
         "composite_alarms_follow_their_members", "ecs_services_keep_their_deployment_configuration",
-        "assume_role_needs_a_role_that_trusts_the_caller",
+        "assume_role_needs_a_role_that_trusts_the_caller", "drift_detection_per_stack",
     }, "every patch has a test in this file"  # fmt: skip
 
 
