@@ -11,6 +11,7 @@
                                  resource by resource, with replacement predictions; --diff=REF, --diff deployed
     python build.py dev --status | --follow | --delete
     python build.py dev staging --plan   several environments at once: in parallel across accounts and regions
+    python build.py prod --drift  detect drift of the stack and every nested stack; exit 1 if any drifted
 
 Every template is linted with cfn-lint and checked against CloudFormation's
 limits before anything is written; a build that fails writes nothing and
@@ -31,8 +32,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 STARTED = time.perf_counter()
-ACTIONS = ("deploy", "plan", "status", "follow", "delete", "diff")
-SEVERAL = ("deploy", "plan", "status")  # the actions that take several ENVs (builders/deploy/many.py)
+ACTIONS = ("deploy", "plan", "status", "follow", "delete", "diff", "drift")
+SEVERAL = ("deploy", "plan", "status", "drift")  # the actions that take several ENVs (builders/deploy/many.py)
 MERGE_BASE = "(the merge base with main)"  # --diff given no REF
 
 
@@ -87,7 +88,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 done (or fresh, or no changes), 1 lint/limit failure, stale templates, a refused or "
         "failed deploy, 2 bad params or usage, 130 interrupted. With --diff: 0 no changes, 1 changes, 3 a stateful "
         "resource would be removed or (maybe) replaced (a deploy would refuse it without --allow-replacement), "
-        "2 any error (a bad ref, bad params, a lint failure, no git).",
+        "2 any error (a bad ref, bad params, a lint failure, no git). With --drift: 0 in sync, 1 drifted, 2 unknown "
+        "(not deployed, a detection failed or timed out, AWS refused).",
     )
     parser.add_argument("envs", nargs="*", metavar="ENV", help="environments to build (default: every params/*.yaml)")
     parser.add_argument(
@@ -127,8 +129,10 @@ def _parser() -> argparse.ArgumentParser:
         "with main), or with the deployed stacks (`--diff deployed`); needs no AWS access for a REF. Put it after "
         "the ENVs, or write --diff=REF",
     )
-    aws.add_argument(
-        "--summary", metavar="FILE", type=Path, help="with --diff: also append the diff as Markdown to FILE"
+    actions.add_argument(
+        "--drift",
+        action="store_true",
+        help="detect drift of the stack and every nested stack (no build); exit 0 in sync, 1 drifted, 2 unknown",
     )
     aws.add_argument("--change-set-name", metavar="NAME", help="with --plan: keep the change set under NAME; "
                      "with --deploy: execute the change set NAME if it exists (exactly what was reviewed)")  # fmt: skip
@@ -143,6 +147,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="with --delete on a DELETE_FAILED stack: leave this resource (its path in the failure report, e.g. "
         "nlsql-dev/Network/AlbSecurityGroup) in AWS and delete the rest; repeatable",
+    )
+    aws.add_argument(
+        "--summary",
+        metavar="FILE",
+        type=Path,
+        help="append a Markdown rendering to FILE (e.g. $GITHUB_STEP_SUMMARY)",
     )
     aws.add_argument("--role-arn", metavar="ARN", help="CloudFormation's service role for the change sets (e.g. in CI)")
     aws.add_argument("--region", help="the params file's region, repeated as a check (any other is refused)")
@@ -163,11 +173,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--{action} takes exactly one ENV")
     if action and args.check:
         parser.error(f"--check cannot be combined with --{action}")
-    if args.summary and action != "diff":
-        parser.error("--summary goes with --diff (it appends the diff as Markdown to FILE)")
+    if args.summary and action not in {"diff", "drift"}:
+        parser.error("--summary goes with --diff or --drift (it appends their report as Markdown to FILE)")
     if args.retain and action != "delete":
         parser.error("--retain goes with --delete (it names resources a failed delete left behind)")
-    if args.cost and (args.check or action in {"status", "follow", "delete"}):
+    if args.cost and (args.check or action in {"status", "follow", "delete", "drift"}):
         parser.error(f"--cost estimates what a build renders; it cannot be combined with --{action or 'check'}")
     from builders.cli import on_sigterm, run, run_several  # after argparse, so --help does not pay for the imports
 

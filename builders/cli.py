@@ -27,6 +27,9 @@ from builders.build.transaction import Interrupted
 from builders.docs import output as docs_output
 from builders.errors import BuildError, ConfigError
 
+# The commands that only ask AWS (or tell it to delete): no build, no lint, nothing written.
+AWS_ONLY = frozenset({"status", "follow", "delete", "drift"})
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -80,7 +83,7 @@ def run(
         except (KeyboardInterrupt, Interrupted) as exc:
             print("interrupted; nothing was written", file=sys.stderr)
             return _interrupted_code(exc)
-    expected = 0 if check or action in {"status", "follow", "delete"} else _expected_lint(lint_cache, stamp, inputs)
+    expected = 0 if check or action in AWS_ONLY else _expected_lint(lint_cache, stamp, inputs)
 
     from rich.markup import escape  # here, not at the top: an unchanged rebuild prints without rich
 
@@ -88,7 +91,7 @@ def run(
     err = _console(stderr=True)
     outcome = transaction.Outcome()  # what this build changed on disk, once its write is done
     try:
-        if action in {"status", "follow", "delete"}:
+        if action in AWS_ONLY:
             from builders import params
 
             path = params.params_path(params_dir, envs[0])
@@ -176,7 +179,12 @@ def _interrupted_code(exc: BaseException) -> int:
 
 def _interrupted_message(action: str | None, written: list[str] | None, envs: list[str]) -> str:
     """What an interruption left behind, truthfully: nothing, or a complete write (listed)."""
-    if action in {"status", "follow", "delete"}:
+    if action == "drift":
+        return (
+            "interrupted; the drift detections already started go on in AWS (they change nothing); run "
+            f"`python build.py {' '.join(envs)} --drift` again for a report"
+        )
+    if action in AWS_ONLY:
         return "interrupted"
     if written is None:
         return "interrupted; nothing was written" + (" and nothing was deployed" if action else "")
@@ -354,6 +362,10 @@ def _aws_command(action: str, cfg: EnvConfig, aws: Any, out: Console, params_fil
     from builders.deploy import run as deploying
     from builders.deploy import teardown
 
+    if action == "drift":
+        from builders.deploy import drift
+
+        return drift.command(cfg, _options(cfg, action, aws, params_file), out, summary=aws.summary)
     command = {"status": deploying.status, "follow": deploying.resume, "delete": teardown.delete}[action]
     return command(cfg, _options(cfg, action, aws, params_file), out)
 

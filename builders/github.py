@@ -2,8 +2,9 @@
 
 No access keys are stored anywhere: a workflow job gets short-lived
 credentials by presenting GitHub's OIDC token, and the trust policies accept
-only tokens of one repository (a parameter), for pull requests (the plan role)
-or for a job running in one of its GitHub environments (the deploy role; the
+only tokens of one repository (a parameter), for pull requests and jobs on main
+(the plan role: plans, and the scheduled drift check, which runs on main) or
+for a job running in one of its GitHub environments (the deploy role; the
 environments' deployment-branch rules and required reviewers decide who may
 deploy where, see README "GitHub Actions"). Neither role can create resources
 itself: change sets run as the CloudFormation execution role, which only
@@ -73,6 +74,8 @@ SERVICES: dict[str, tuple[str, ...]] = {
 # The repository's GitHub environments that deploy (.github/workflows/deploy.yml): the deploy role trusts a job in
 # exactly these, not in any environment someone adds to the repository.
 GITHUB_ENVIRONMENTS = ("dev", "staging", "prod")
+# The branch the scheduled drift check runs on (GitHub runs schedules on the default branch).
+DRIFT_BRANCH = "main"
 HANDLED_APART = {"IAM", "CloudFormation", "SSM"}  # roles by name, nested stacks by name, parameter types
 
 
@@ -145,7 +148,14 @@ def build() -> Template:
     )
     subject = "repo:${Repository}:"
     roles = {
-        "PlanRole": ("plan", [Sub(subject + "pull_request")], policies.github_plan, "Plan: change sets for review"),
+        # A scheduled or dispatched workflow's token says the branch it runs on: the drift check (drift.yml) runs on
+        # main, whose code is what deploys anyway; the plan role only reads and proposes.
+        "PlanRole": (
+            "plan",
+            [Sub(subject + "pull_request"), Sub(f"{subject}ref:refs/heads/{DRIFT_BRANCH}")],
+            policies.github_plan,
+            "Plan: change sets for review, and drift detection",
+        ),
         "DeployRole": (
             "deploy",
             [Sub(f"{subject}environment:{env}") for env in GITHUB_ENVIRONMENTS],

@@ -9,6 +9,8 @@ awacs documents and never adds resources to a template.
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from awacs import (
     bedrock,
     cloudformation,
@@ -482,7 +484,8 @@ def _stack_arns(prefix: str) -> list[Sub]:
 
 
 def github_plan(prefix: str, artifacts_bucket: AWSHelperFn, execution_role_arn: AWSHelperFn) -> PolicyDocument:
-    """A pull request's plan: upload the templates, make, read and delete change sets of this project's stacks.
+    """A pull request's plan (and --drift): upload the templates, make, read and delete change sets of this
+    project's stacks; detect their drift, reading what drift detection compares.
 
     It changes nothing deployed: it cannot execute a change set, and it cannot pass the execution role, so a
     plan's change set is made without --role-arn (CloudFormation then uses the role the stack already has; a
@@ -516,6 +519,109 @@ def github_deploy(prefix: str, artifacts_bucket: AWSHelperFn, execution_role_arn
             Resource=_stack_arns(prefix),
         ),
     )
+
+
+# What CloudFormation's drift detection reads, and with whose rights: "CloudFormation uses the permissions of the
+# user to read resources", so `--drift` (README "Drift") of an environment's stacks needs, besides the drift
+# actions, the reads of every resource it compares. These are the List and Read actions (the IAM reference's access
+# levels) that the read handler of each resource type the environments' stacks use calls (its registry schema, as
+# cfn-lint ships it), in the services the stacks use; tests/test_github.py holds the list to the handlers both ways.
+# Decision: this list, not the AWS managed ReadOnlyAccess (it reads data too, s3:GetObject on every bucket, the data
+# lake's included, and the plan role is every pull request's) nor SecurityAudit (it lacks some of these reads, and
+# AWS changes it as it pleases).
+DRIFT_READS: dict[str, tuple[str, ...]] = {
+    "acm": ("DescribeCertificate", "ListTagsForCertificate"),
+    "application-autoscaling": ("DescribeScalableTargets", "DescribeScalingPolicies", "DescribeScheduledActions",
+                                "ListTagsForResource"),
+    "cloudwatch": ("DescribeAlarms", "GetDashboard", "ListTagsForResource"),
+    "ec2": ("DescribeAccountAttributes", "DescribeAddresses", "DescribeAvailabilityZones", "DescribeFlowLogs",
+            "DescribeInternetGateways", "DescribeNatGateways", "DescribeNetworkAcls", "DescribeRouteTables",
+            "DescribeSecurityGroupRules", "DescribeSecurityGroups", "DescribeSubnets",
+            "DescribeVerifiedAccessInstanceWebAclAssociations", "DescribeVpcAttribute", "DescribeVpcEncryptionControls",
+            "DescribeVpcEndpoints", "DescribeVpcs", "DescribeVpnGateways", "GetVerifiedAccessInstanceWebAcl"),
+    "ecs": ("DescribeClusters", "DescribeServices", "DescribeTaskDefinition"),
+    "elasticloadbalancing": ("DescribeCapacityReservation", "DescribeListenerAttributes", "DescribeListeners",
+                             "DescribeLoadBalancerAttributes", "DescribeLoadBalancers", "DescribeRules",
+                             "DescribeTags", "DescribeTargetGroupAttributes", "DescribeTargetGroups",
+                             "DescribeTargetHealth", "GetLoadBalancerWebACL"),
+    "events": ("DescribeRule", "ListTagsForResource", "ListTargetsByRule"),
+    "kms": ("DescribeKey", "GetKeyPolicy", "GetKeyRotationStatus", "ListAliases", "ListResourceTags"),
+    "lambda": ("GetFunction", "GetFunctionCodeSigningConfig", "GetFunctionRecursionConfig", "GetFunctionScalingConfig",
+               "GetRuntimeManagementConfig"),
+    "logs": ("DescribeIndexPolicies", "DescribeLogGroups", "DescribeQueryDefinitions", "DescribeResourcePolicies",
+             "GetDataProtectionPolicy", "ListTagsForResource"),
+    "rds": ("DescribeDBClusterParameterGroups", "DescribeDBClusterParameters", "DescribeDBClusters",
+            "DescribeDBInstances", "DescribeDBSubnetGroups", "ListTagsForResource"),
+    "route53": ("GetHostedZone", "ListHostedZones", "ListResourceRecordSets"),
+    "servicediscovery": ("GetNamespace", "ListTagsForResource"),
+    "sns": ("GetDataProtectionPolicy", "GetTopicAttributes", "ListSubscriptionsByTopic", "ListTagsForResource"),
+    "wafv2": ("GetLoggingConfiguration", "GetWebACL", "GetWebACLForResource", "ListTagsForResource"),
+    # Scoped below to the project's buckets and roles; the rest mostly have no resource-level permissions.
+    "s3": ("GetAccelerateConfiguration", "GetAnalyticsConfiguration", "GetBucketAbac", "GetBucketCORS",
+           "GetBucketLogging", "GetBucketMetadataTableConfiguration", "GetBucketNotification",
+           "GetBucketObjectLockConfiguration", "GetBucketOwnershipControls", "GetBucketPolicy",
+           "GetBucketPublicAccessBlock", "GetBucketTagging", "GetBucketVersioning", "GetBucketWebsite",
+           "GetEncryptionConfiguration", "GetIntelligentTieringConfiguration", "GetInventoryConfiguration",
+           "GetLifecycleConfiguration", "GetMetricsConfiguration", "GetReplicationConfiguration", "ListBucket",
+           "ListTagsForResource"),
+    "iam": ("GetRole", "GetRolePolicy", "ListAttachedRolePolicies", "ListRolePolicies"),
+}  # fmt: skip
+
+
+def awacs_module(service: str) -> ModuleType:
+    """awacs's module of an IAM service prefix (`lambda` is a keyword: awacs names it `awslambda`)."""
+    import importlib
+
+    return importlib.import_module("awacs." + {"lambda": "awslambda"}.get(service, service.replace("-", "_")))
+
+
+def _drift_statements(prefix: str) -> list[Statement]:
+    """`--drift`: start and read detections of this project's stacks, and read what they compare (DRIFT_READS)."""
+
+    def reads(*services: str) -> list[Action]:
+        # awacs's own names, so a misspelt action fails the build instead of granting nothing
+        return [getattr(awacs_module(service), name) for service in services for name in DRIFT_READS[service]]
+
+    elsewhere = sorted(set(DRIFT_READS) - {"s3", "iam"})
+    return [
+        Statement(
+            Sid="DetectDriftOfThisProjectsStacks",
+            Effect=Allow,
+            Action=[
+                cloudformation.DetectStackDrift,
+                cloudformation.DetectStackResourceDrift,
+                cloudformation.DescribeStackResourceDrifts,
+                cloudformation.ListStackResources,
+            ],
+            Resource=_stack_arns(prefix),
+        ),
+        # IAM offers no resource for it: a detection is named by its id alone.
+        Statement(
+            Sid="ReadDriftDetections",
+            Effect=Allow,
+            Action=[cloudformation.DescribeStackDriftDetectionStatus],
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="ReadWhatDriftDetectionCompares",
+            Effect=Allow,
+            Action=reads(*elsewhere),
+            Resource=["*"],
+            Condition=Condition(StringEquals("aws:RequestedRegion", Ref("AWS::Region"))),
+        ),
+        Statement(
+            Sid="ReadThisProjectsBucketsForDrift",
+            Effect=Allow,
+            Action=reads("s3"),
+            Resource=[Sub(f"arn:${{AWS::Partition}}:s3:::{prefix}-*")],
+        ),
+        Statement(
+            Sid="ReadThisProjectsRolesForDrift",
+            Effect=Allow,
+            Action=reads("iam"),
+            Resource=[Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{prefix}-*")],
+        ),
+    ]
 
 
 # The parts of the artifacts bucket deploys and plans upload templates to (builders/deploy/upload.py DEPLOYS and
@@ -558,6 +664,7 @@ def _plan_statements(prefix: str, artifacts_bucket: AWSHelperFn, areas: tuple[st
             Action=[ssm.GetParameters],
             Resource=[Sub(f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter/{prefix}/*")],
         ),
+        *_drift_statements(prefix),
     ]
 
 

@@ -33,7 +33,12 @@ What it models, failures included:
   validated, GetAtt only of readOnlyProperties);
 - IAM roles' permissions boundaries (one that does not exist fails the role); nested stack outputs, ids and
   names; termination protection; KMS keys; Lambda-backed custom resources run
-  in-process; faults a test can inject: DATA_API_ERRORS, LOST_ANSWERS, UPDATE_ERRORS, THROTTLED.
+  in-process; faults a test can inject: DATA_API_ERRORS, LOST_ANSWERS, UPDATE_ERRORS, THROTTLED, DRIFT_FAILURES,
+  DRIFT_LOOKS_IN_PROGRESS;
+- drift detection: one stack at a time, never into nested stacks (NOT_CHECKED), DETECTION_IN_PROGRESS before
+  COMPLETE (or FAILED naming what could not be read), expected properties as the deploy resolved them against
+  what the service holds now (MODIFIED with PropertyDifferences, DELETED), paged results, DriftInformation;
+  refused for a stack that is *_IN_PROGRESS or does not exist.
 
 What it still cannot show (the Stubber tests in test_deploy_units.py feed real-shaped responses instead, or
 the gap is named in the patch): undoing resource settings an update had already changed before it failed;
@@ -42,7 +47,8 @@ answers a new one; "Conditional" replacements are applied in place; nested stack
 stack's outputs are not marked as changing when that stack changes; the services' own rules beyond the
 schemas (engine versions, deletion protection refusing a delete, ENIs holding a subnet); what an IAM policy
 allows (moto evaluates none: the permissions boundary and the execution role are proven on the documents,
-tests/test_boundary.py); DescribeEvents;
+tests/test_boundary.py); DescribeEvents; drift of any type but log groups' retention and buckets' tags
+(the rest is NOT_CHECKED);
 rate limits themselves.
 """
 
@@ -2386,6 +2392,234 @@ def throttling_can_be_injected() -> None:
         setattr(CloudFormationResponse, name, throttled(getattr(CloudFormationResponse, name)))
 
 
+# --- drift detection ---------------------------------------------------------------------------------------
+
+
+# logical id -> why CloudFormation could not read it: the detection of the stack holding it ends DETECTION_FAILED
+# naming it (as when the caller may not read that resource; AWS reads each resource with the caller's permissions)
+DRIFT_FAILURES: dict[str, str] = {}
+# stack name -> how many looks at its detection find it DETECTION_IN_PROGRESS (1 when not set): a big stack's
+# detection takes minutes in AWS
+DRIFT_LOOKS_IN_PROGRESS: dict[str, int] = {}
+
+
+@dataclass
+class _Detection:
+    """One DetectStackDrift: its stack, the results computed when it started, and how often it was described."""
+
+    detection_id: str
+    stack_id: str
+    stack_name: str
+    drifts: list[dict[str, Any]]  # the checked resources' StackResourceDrift (IN_SYNC, MODIFIED, DELETED)
+    not_checked: list[str]  # logical ids of the types not checked here (nested stacks among them)
+    failed: dict[str, str]  # logical id -> why it could not be read
+    started: Any
+    described: int = 0
+    complete: bool = False  # its results are the stack's (a detection still running has none to show)
+
+
+_DETECTIONS: dict[str, _Detection] = {}  # detection id -> its record
+_LAST_DRIFT: dict[str, dict[str, str]] = {}  # stack id -> logical id -> its drift status after the last detection
+
+
+def _log_group_actual(account: str, region: str, physical: str, expected: dict[str, Any]) -> dict[str, Any] | None:
+    """A log group as CloudWatch Logs holds it (None: gone), in the template's terms: RetentionInDays."""
+    from moto.logs.models import logs_backends
+
+    group = logs_backends[account][region].groups.get(physical)
+    if group is None:
+        return None
+    actual = {k: v for k, v in expected.items() if k != "RetentionInDays"}
+    if group.retention_in_days is not None:
+        actual["RetentionInDays"] = int(group.retention_in_days)
+    return actual
+
+
+def _bucket_actual(account: str, region: str, physical: str, expected: dict[str, Any]) -> dict[str, Any] | None:
+    """A bucket as S3 holds it (None: gone), in the template's terms: its Tags."""
+    from moto.s3.models import s3_backends
+    from moto.utilities.utils import get_partition
+
+    backend = s3_backends[account][get_partition(region)]
+    if physical not in backend.buckets:
+        return None
+    tags = backend.get_bucket_tagging(physical).get("Tags", [])
+    actual = {k: v for k, v in expected.items() if k != "Tags"}
+    if tags:
+        actual["Tags"] = [{"Key": t["Key"], "Value": t["Value"]} for t in tags]
+    return actual
+
+
+# The types whose drift the local AWS reads back, each from the service's own backend, and the properties it
+# compares; every other type is NOT_CHECKED (AWS checks many more).
+DRIFT_READERS: dict[str, tuple[Callable[[str, str, str, dict[str, Any]], dict[str, Any] | None], tuple[str, ...]]] = {
+    "AWS::Logs::LogGroup": (_log_group_actual, ("RetentionInDays",)),
+    "AWS::S3::Bucket": (_bucket_actual, ("Tags",)),
+}
+
+
+def _difference(path: str, expected: Any, actual: Any, kind: str) -> dict[str, str]:
+    """One PropertyDifference as CloudFormation words it: a JSON pointer, both values as JSON text (null: absent)."""
+
+    def text(value: Any) -> str:
+        return value if isinstance(value, str) else json.dumps(value)
+
+    return {"PropertyPath": path, "ExpectedValue": text(expected), "ActualValue": text(actual), "DifferenceType": kind}
+
+
+def _differences(expected: dict[str, Any], actual: dict[str, Any], keys: tuple[str, ...]) -> list[dict[str, str]]:
+    """The PropertyDifferences of `keys`; Tags are matched by Key, not by position, as CloudFormation matches them."""
+    found = []
+    for key in keys:
+        want, have = expected.get(key), actual.get(key)
+        if key == "Tags" and isinstance(want, list) and isinstance(have, list):
+            have_by_key = {t["Key"]: t["Value"] for t in have}
+            for i, tag in enumerate(want):
+                if tag["Key"] not in have_by_key:
+                    found.append(_difference(f"/Tags/{i}", tag, None, "REMOVE"))
+                elif str(have_by_key[tag["Key"]]) != str(tag["Value"]):
+                    found.append(_difference(f"/Tags/{i}/Value", tag["Value"], have_by_key[tag["Key"]], "NOT_EQUAL"))
+            added = [t for t in have if t["Key"] not in {w["Key"] for w in want}]
+            found += [_difference(f"/Tags/{len(want) + j}", None, tag, "ADD") for j, tag in enumerate(added)]
+        elif want is None and have is not None:
+            found.append(_difference(f"/{key}", None, have, "ADD"))
+        elif want is not None and have is None:
+            found.append(_difference(f"/{key}", want, None, "REMOVE"))
+        elif str(want) != str(have):  # a template's "7" is the 7 the service keeps
+            found.append(_difference(f"/{key}", want, have, "NOT_EQUAL"))
+    return found
+
+
+def _detect(stack: Any, account: str, region: str) -> _Detection:
+    """Every resource of this one stack against what its backend holds now; nested stacks are NOT_CHECKED."""
+    from datetime import UTC, datetime
+
+    from moto.cloudformation.parsing import clean_json
+    from moto.moto_api._internal import mock_random
+
+    now = datetime.now(UTC)
+    record = _Detection(str(mock_random.uuid4()), stack.stack_id, stack.name, [], [], {}, now)
+    parsed = stack.resource_map._parsed_resources
+    for logical_id, resource_json in _parsed(stack.template).items():
+        resource = parsed.get(logical_id)
+        if resource is None or isinstance(resource, str):  # a condition left it out, or a pseudo parameter
+            continue
+        kind = resource_json.get("Type", "")
+        if logical_id in DRIFT_FAILURES:
+            record.failed[logical_id] = DRIFT_FAILURES[logical_id]
+            continue
+        if kind not in DRIFT_READERS:
+            record.not_checked.append(logical_id)
+            continue
+        read, keys = DRIFT_READERS[kind]
+        physical = str(resource.physical_resource_id)
+        # What the template says, resolved as the deploy resolved it (the stack's parameters and resources).
+        expected = clean_json(resource_json.get("Properties") or {}, stack.resource_map)
+        actual = read(account, region, physical, expected)
+        differences = [] if actual is None else _differences(expected, actual, keys)
+        status = "DELETED" if actual is None else "MODIFIED" if differences else "IN_SYNC"
+        drift = {"StackId": stack.stack_id, "LogicalResourceId": logical_id, "PhysicalResourceId": physical,
+                 "ResourceType": kind, "ExpectedProperties": json.dumps(expected, default=str),
+                 "StackResourceDriftStatus": status, "Timestamp": now}  # fmt: skip
+        if actual is not None:
+            drift["ActualProperties"] = json.dumps(actual, default=str)
+        if differences:
+            drift["PropertyDifferences"] = differences
+        record.drifts.append(drift)
+    return record
+
+
+@patch
+def drift_detection_per_stack() -> None:
+    """Gap: DetectStackDrift, DescribeStackDriftDetectionStatus and DescribeStackResourceDrifts are not implemented,
+    and ListStackResources carries no DriftInformation.
+    Real: a detection checks one stack's own resources, never recursing (a nested stack's AWS::CloudFormation::Stack
+    resource is NOT_CHECKED); it runs asynchronously (DETECTION_IN_PROGRESS, then DETECTION_COMPLETE, or
+    DETECTION_FAILED naming what could not be read: DRIFT_FAILURES here; DRIFT_LOOKS_IN_PROGRESS makes one take
+    longer, as a big stack's does); each resource's expected properties (its
+    template's, resolved as the last operation resolved them) are compared with what the service holds now:
+    MODIFIED with PropertyDifferences, DELETED when the resource is gone; DescribeStackResourceDrifts pages
+    (MaxResults, NextToken), filters by status and never returns NOT_CHECKED ones; ListStackResources gives each
+    resource's status of the last detection (NOT_CHECKED before any). A stack in an *_IN_PROGRESS status, and a
+    stack that does not exist, are refused with a ValidationError.
+    Still not shown: the local AWS reads back only DRIFT_READERS (log groups' RetentionInDays, buckets' Tags),
+    every other type is NOT_CHECKED, where AWS checks most types and every property; UNKNOWN drift statuses;
+    a GetAtt in an expected value is read at detection time, not as the last operation read it; the wording of
+    the in-progress refusal is ours."""
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult
+
+    def existing(self: Any, name: str) -> Any:
+        stack = next((s for s in self.cloudformation_backend.stacks.values() if name in (s.name, s.stack_id)), None)
+        if stack is None or stack.status == "DELETE_COMPLETE":
+            raise ValidationError(name, message=f"Stack [{name}] does not exist")
+        return stack
+
+    def detect_stack_drift(self: Any) -> Any:
+        name = self._get_param("StackName")
+        stack = existing(self, name)
+        if stack.status.endswith("_IN_PROGRESS"):
+            raise ValidationError(name, message=f"Drift detection cannot be started for stack [{name}] while it is "
+                                  f"in status {stack.status}")  # fmt: skip
+        record = _detect(stack, self.current_account, self.region)
+        _DETECTIONS[record.detection_id] = record
+        return ActionResult({"StackDriftDetectionId": record.detection_id})
+
+    def describe_stack_drift_detection_status(self: Any) -> Any:
+        detection_id = self._get_param("StackDriftDetectionId")
+        record = _DETECTIONS.get(detection_id)
+        if record is None:
+            raise ValidationError(message=f"Drift detection [{detection_id}] does not exist")
+        record.described += 1
+        answer: dict[str, Any] = {"StackId": record.stack_id, "StackDriftDetectionId": detection_id,
+                                  "Timestamp": record.started}  # fmt: skip
+        if record.described <= DRIFT_LOOKS_IN_PROGRESS.get(record.stack_name, 1):  # AWS takes a while
+            return ActionResult({**answer, "DetectionStatus": "DETECTION_IN_PROGRESS"})
+        record.complete = True
+        drifted = [d for d in record.drifts if d["StackResourceDriftStatus"] != "IN_SYNC"]
+        _LAST_DRIFT[record.stack_id] = {
+            **{d["LogicalResourceId"]: d["StackResourceDriftStatus"] for d in record.drifts},
+            **dict.fromkeys(record.not_checked + list(record.failed), "NOT_CHECKED"),
+        }
+        answer.update(StackDriftStatus="DRIFTED" if drifted else "IN_SYNC", DriftedStackResourceCount=len(drifted))
+        if record.failed:
+            reasons = "; ".join(f"[{logical}]: {why}" for logical, why in record.failed.items())
+            answer.update(DetectionStatus="DETECTION_FAILED",
+                          DetectionStatusReason=f"Failed to detect drift on resources {reasons}")  # fmt: skip
+        else:
+            answer["DetectionStatus"] = "DETECTION_COMPLETE"
+        return ActionResult(answer)
+
+    def describe_stack_resource_drifts(self: Any) -> Any:
+        stack = existing(self, self._get_param("StackName"))
+        wanted = set(self._get_param("StackResourceDriftStatusFilters") or ["IN_SYNC", "MODIFIED", "DELETED"])
+        done = [r for r in _DETECTIONS.values() if r.stack_id == stack.stack_id and r.complete]
+        latest = max(done, key=lambda r: r.started).drifts if done else []
+        drifts = [d for d in latest if d["StackResourceDriftStatus"] in wanted]
+        start, size = int(self._get_param("NextToken") or 0), int(self._get_param("MaxResults") or 100)
+        answer: dict[str, Any] = {"StackResourceDrifts": drifts[start : start + size]}
+        if start + size < len(drifts):
+            answer["NextToken"] = str(start + size)
+        return ActionResult(answer)
+
+    original_list = CloudFormationResponse.list_stack_resources
+
+    def list_stack_resources(self: Any) -> Any:
+        result = original_list(self)
+        stack = existing(self, self._get_param("StackName"))
+        last = _LAST_DRIFT.get(stack.stack_id, {})
+        for summary in result.result["StackResourceSummaries"]:
+            status = last.get(summary["LogicalResourceId"], "NOT_CHECKED")
+            summary["DriftInformation"] = {"StackResourceDriftStatus": status}
+        return result
+
+    CloudFormationResponse.detect_stack_drift = detect_stack_drift
+    CloudFormationResponse.describe_stack_drift_detection_status = describe_stack_drift_detection_status
+    CloudFormationResponse.describe_stack_resource_drifts = describe_stack_resource_drifts
+    CloudFormationResponse.list_stack_resources = list_stack_resources
+
+
 def patch_all() -> None:
     global _patched
     if not _patched:
@@ -2418,6 +2652,8 @@ def clear_faults() -> None:
     LOST_ANSWERS.clear()
     UPDATE_ERRORS.clear()
     THROTTLED.clear()
+    DRIFT_FAILURES.clear()
+    DRIFT_LOOKS_IN_PROGRESS.clear()
 
 
 def start(port: int = 0) -> LocalAws:

@@ -14,6 +14,7 @@ from typing import Any
 
 from parliament import analyze_policy_string
 
+from builders.iam import awacs_module
 from tests.policy_documents import Document, documents
 
 TRUST = "AssumeRolePolicyDocument"
@@ -37,6 +38,9 @@ ONE_OF_RESOURCE_TYPES = {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponse
 NEWER_THAN_PARLIAMENT = {
     "s3:GetBucketAbac", "s3:PutBucketAbac", "s3:UpdateBucketMetadataAnnotationTableConfiguration",
     "s3:UpdateBucketMetadataInventoryTableConfiguration", "s3:UpdateBucketMetadataJournalTableConfiguration",
+    # reads that drift detection makes (builders/iam.py DRIFT_READS, from the types' read handlers)
+    "ec2:DescribeVpcEncryptionControls", "elasticloadbalancing:GetLoadBalancerWebACL",
+    "lambda:GetFunctionScalingConfig",
 }  # fmt: skip
 
 
@@ -97,11 +101,9 @@ def test_parliament_finds_a_planted_mistake() -> None:
 
 
 def test_the_actions_newer_than_parliament_are_real_and_still_unknown_to_it() -> None:
-    import importlib
-
     for action in sorted(NEWER_THAN_PARLIAMENT):
         service, name = action.split(":")
-        assert hasattr(importlib.import_module(f"awacs.{service}"), name), f"{action}: not an action awacs knows"
+        assert hasattr(awacs_module(service), name), f"{action}: not an action awacs knows"
         policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [action], "Resource": ["*"]}]}
         issues = {f.issue for f in analyze_policy_string(json.dumps(policy)).findings}
         assert "UNKNOWN_ACTION" in issues, f"parliament knows {action} now: drop it from NEWER_THAN_PARLIAMENT"

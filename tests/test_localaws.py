@@ -267,7 +267,7 @@ def test_the_server_listens_on_loopback_only(local) -> None:
         "permissions_boundaries_must_exist", "load_balancer_metric_names",
         "cloudwatch_alarms_from_cloudformation", "rollback_triggers_watch_alarms",
         "composite_alarms_follow_their_members", "ecs_services_keep_their_deployment_configuration",
-        "assume_role_needs_a_role_that_trusts_the_caller",
+        "assume_role_needs_a_role_that_trusts_the_caller", "drift_detection_per_stack",
     }, "every patch has a test in this file"  # fmt: skip
 
 
@@ -958,3 +958,113 @@ def test_assume_role_needs_a_role_that_exists_and_trusts_the_caller(local) -> No
         sts.assume_role(RoleArn="arn:aws:iam::111122223333:role/elsewhere", RoleSessionName="test")
     with pytest.raises(sts.exceptions.ClientError, match="is not authorized to perform: sts:AssumeRole"):
         sts.assume_role(RoleArn="arn:aws:iam::111122223333:role/absent", RoleSessionName="test")
+
+
+DRIFT_CHILD = {
+    "Resources": {
+        "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 7}},
+        "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "drift-child-bucket",
+                   "Tags": [{"Key": "Project", "Value": "nlsql"}, {"Key": "Module", "Value": "storage"}]}},
+        "Queue": {"Type": "AWS::SQS::Queue"},
+    }
+}  # fmt: skip
+
+
+def _detected(cf: Any, stack: str) -> tuple[list[str], dict[str, Any]]:
+    """Start a detection on one stack and describe it until it ends: every DetectionStatus seen, the last answer."""
+    detection = cf.detect_stack_drift(StackName=stack)["StackDriftDetectionId"]
+    seen = []
+    for _ in range(10):
+        answer = cf.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
+        seen.append(answer["DetectionStatus"])
+        if answer["DetectionStatus"] != "DETECTION_IN_PROGRESS":
+            return seen, answer
+    raise AssertionError(f"never ended: {seen}")
+
+
+def test_drift_is_detected_one_stack_at_a_time_against_what_the_services_hold(local) -> None:
+    s3 = _client(local, "s3")
+    s3.create_bucket(Bucket="drift-templates")
+    s3.put_object(Bucket="drift-templates", Key="child.json", Body=json.dumps(DRIFT_CHILD).encode())
+    root = {"Resources": {
+        "Child": {"Type": "AWS::CloudFormation::Stack",
+                  "Properties": {"TemplateURL": f"{local.url}/drift-templates/child.json"}},
+        "RootLogs": {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 30}}}}  # fmt: skip
+    _create_through_change_set(local, "drifty", json.dumps(root))
+    cf = _client(local, "cloudformation")
+    child = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in cf.list_stack_resources(
+        StackName="drifty")["StackResourceSummaries"]}  # fmt: skip
+    before = cf.list_stack_resources(StackName="drifty")["StackResourceSummaries"]
+    assert {r["DriftInformation"]["StackResourceDriftStatus"] for r in before} == {"NOT_CHECKED"}
+
+    seen, answer = _detected(cf, "drifty")
+    assert seen == ["DETECTION_IN_PROGRESS", "DETECTION_COMPLETE"], "asynchronous, as in AWS"
+    assert answer["StackDriftStatus"] == "IN_SYNC" and answer["DriftedStackResourceCount"] == 0
+    drifts = cf.describe_stack_resource_drifts(StackName="drifty")["StackResourceDrifts"]
+    assert [(d["LogicalResourceId"], d["StackResourceDriftStatus"]) for d in drifts] == [("RootLogs", "IN_SYNC")]
+    after = {r["LogicalResourceId"]: r["DriftInformation"]["StackResourceDriftStatus"]
+             for r in cf.list_stack_resources(StackName="drifty")["StackResourceSummaries"]}  # fmt: skip
+    assert after == {"Child": "NOT_CHECKED", "RootLogs": "IN_SYNC"}, "the root's detection does not recurse"
+
+    # Behind the stack's back, in the nested stack: a retention changed, a tag changed, and one added.
+    nested = cf.list_stack_resources(StackName=child["Child"])["StackResourceSummaries"]
+    group = next(r["PhysicalResourceId"] for r in nested if r["LogicalResourceId"] == "Logs")
+    _client(local, "logs").put_retention_policy(logGroupName=group, retentionInDays=90)
+    s3.put_bucket_tagging(
+        Bucket="drift-child-bucket",
+        Tagging={
+            "TagSet": [
+                {"Key": "Project", "Value": "other"},
+                {"Key": "Module", "Value": "storage"},
+                {"Key": "Extra", "Value": "x"},
+            ]
+        },
+    )
+    _, root_answer = _detected(cf, "drifty")
+    assert root_answer["StackDriftStatus"] == "IN_SYNC", "the root's own resources did not change"
+    _, answer = _detected(cf, child["Child"])
+    assert answer["StackDriftStatus"] == "DRIFTED" and answer["DriftedStackResourceCount"] == 2
+    modified = cf.describe_stack_resource_drifts(StackName=child["Child"], StackResourceDriftStatusFilters=["MODIFIED"])
+    by_id = {d["LogicalResourceId"]: d["PropertyDifferences"] for d in modified["StackResourceDrifts"]}
+    assert by_id["Logs"] == [{"PropertyPath": "/RetentionInDays", "ExpectedValue": "7", "ActualValue": "90",
+                              "DifferenceType": "NOT_EQUAL"}]  # fmt: skip
+    assert by_id["Bucket"] == [
+        {"PropertyPath": "/Tags/0/Value", "ExpectedValue": "nlsql", "ActualValue": "other",
+         "DifferenceType": "NOT_EQUAL"},
+        {"PropertyPath": "/Tags/2", "ExpectedValue": "null", "ActualValue": '{"Key": "Extra", "Value": "x"}',
+         "DifferenceType": "ADD"}]  # fmt: skip
+
+    # A resource deleted behind the stack's back is DELETED; results page; NOT_CHECKED is never returned.
+    s3.delete_bucket(Bucket="drift-child-bucket")
+    _detected(cf, child["Child"])
+    first = cf.describe_stack_resource_drifts(StackName=child["Child"], MaxResults=1)
+    second = cf.describe_stack_resource_drifts(StackName=child["Child"], MaxResults=1, NextToken=first["NextToken"])
+    assert "NextToken" not in second
+    statuses = {d["LogicalResourceId"]: d["StackResourceDriftStatus"]
+                for d in first["StackResourceDrifts"] + second["StackResourceDrifts"]}  # fmt: skip
+    assert statuses == {"Logs": "MODIFIED", "Bucket": "DELETED"}, "the queue is not checked here"
+    assert cf.describe_stack_resource_drifts(StackName=child["Child"], StackResourceDriftStatusFilters=[
+        "NOT_CHECKED"])["StackResourceDrifts"] == []  # fmt: skip
+
+
+def test_drift_detection_is_refused_for_a_missing_or_busy_stack_and_a_resource_it_cannot_read(local) -> None:
+    cf = _client(local, "cloudformation")
+    with pytest.raises(ClientError, match=r"ValidationError.*Stack \[nowhere\] does not exist"):
+        cf.detect_stack_drift(StackName="nowhere")
+    cf.create_change_set(StackName="waiting", ChangeSetName="first", ChangeSetType="CREATE",
+                         TemplateBody=json.dumps(CHILD))  # fmt: skip
+    assert cf.describe_stacks(StackName="waiting")["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"
+    with pytest.raises(ClientError, match=r"ValidationError.*while it is in status REVIEW_IN_PROGRESS"):
+        cf.detect_stack_drift(StackName="waiting")
+
+    _create_through_change_set(local, "unreadable", json.dumps(
+        {"Resources": {"Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 7}}}}))  # fmt: skip
+    localaws.DRIFT_FAILURES["Logs"] = "User is not authorized to perform: logs:DescribeLogGroups"
+    try:
+        _, answer = _detected(cf, "unreadable")
+    finally:
+        localaws.DRIFT_FAILURES.clear()
+    assert answer["DetectionStatus"] == "DETECTION_FAILED"
+    assert answer["DetectionStatusReason"] == (
+        "Failed to detect drift on resources [Logs]: User is not authorized to perform: logs:DescribeLogGroups"
+    )

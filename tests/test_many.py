@@ -168,6 +168,11 @@ def test_two_regions_deploy_in_parallel_each_line_says_whose_and_a_summary_follo
     assert "dev     | nlsql-dev: CREATE_COMPLETE" in status.stdout
     assert "ireland | nlsql-ireland: CREATE_COMPLETE" in status.stdout
 
+    drift = _build(local, workdir, "dev", "ireland", "--drift")  # every nested stack of both, in their regions
+    assert drift.returncode == 0, drift.stdout + drift.stderr
+    assert _summary_row(drift.stdout, "dev")[3] == "ok" and _summary_row(drift.stdout, "ireland")[3] == "ok"
+    assert "nlsql-ireland/Network" in drift.stdout
+
 
 def test_one_failing_does_not_stop_the_others_and_the_exit_status_says_so(
     local: localaws.LocalAws, workdir: Path

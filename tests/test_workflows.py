@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import ENVS, REPO
 
 WORKFLOWS = REPO / ".github" / "workflows"
 
@@ -97,3 +97,21 @@ def test_deploys_run_in_order_never_overlap_and_prod_waits_for_a_tag_or_a_person
     assert called["environment"] == "${{ inputs.environment }}", "the GitHub environment gates the job (reviewers)"
     assert called["concurrency"] == {"group": "deploy-${{ inputs.environment }}", "cancel-in-progress": False}
     assert "--deploy --yes --role-arn" in called["steps"][-1]["run"]
+
+
+def test_drift_is_checked_daily_in_every_environment_and_a_drift_fails_the_job() -> None:
+    drift = _load("drift.yml")
+    assert set(drift["on"]) == {"schedule", "workflow_dispatch"}
+    assert [entry["cron"] for entry in drift["on"]["schedule"]] == ["17 6 * * *"], "daily"
+    (job,) = drift["jobs"].values()
+    assert job["strategy"]["fail-fast"] is False, "one environment's drift must not cancel the others' checks"
+    assert sorted(job["strategy"]["matrix"]["environment"]) == ENVS, "every environment in params/, once"
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    (run,) = [step for step in job["steps"] if "--drift" in step.get("run", "")]
+    assert run["run"] == '.venv/bin/python build.py "$ENVIRONMENT" --drift --summary "$GITHUB_STEP_SUMMARY"'
+    assert run["env"]["ENVIRONMENT"] == "${{ matrix.environment }}"
+    # Exit 1 (drifted) and 2 (unknown) must fail the step: nothing may swallow them.
+    assert "continue-on-error" not in run and "continue-on-error" not in job
+    assert "||" not in run["run"] and "set +e" not in run["run"]
+    (credentials,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("aws-actions/configure-aws")]
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_PLAN_ROLE_ARN }}"
