@@ -129,10 +129,11 @@ def _parser() -> argparse.ArgumentParser:
         "with main), or with the deployed stacks (`--diff deployed`); needs no AWS access for a REF. Put it after "
         "the ENVs, or write --diff=REF",
     )
-    actions.add_argument(
+    aws.add_argument(
         "--drift",
         action="store_true",
-        help="detect drift of the stack and every nested stack (no build); exit 0 in sync, 1 drifted, 2 unknown",
+        help="detect drift of the stack and every nested stack (no build); exit 0 in sync, 1 drifted, 2 unknown; "
+        "with --diff: both in one view, and where they meet",
     )
     aws.add_argument("--change-set-name", metavar="NAME", help="with --plan: keep the change set under NAME; "
                      "with --deploy: execute the change set NAME if it exists (exactly what was reviewed)")  # fmt: skip
@@ -171,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--{action} needs at least one ENV (e.g. `build.py dev --{action}`)")
     if action and action not in {*SEVERAL, "diff"} and len(args.envs) != 1:
         parser.error(f"--{action} takes exactly one ENV")
+    if args.drift and action not in {"diff", "drift"}:
+        parser.error(f"--drift goes alone, or with --diff (both in one view); not with --{action or 'check'}")
     if action and args.check:
         parser.error(f"--check cannot be combined with --{action}")
     if args.summary and action not in {"diff", "drift"}:

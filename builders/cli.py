@@ -351,11 +351,11 @@ def _diff(
     from builders.deploy.diff import command
 
     options = {}
-    if ref == command.DEPLOYED:  # only then: a diff against a git ref needs no AWS (nor boto3)
+    if ref == command.DEPLOYED or aws.drift:  # only then: a diff against a git ref needs no AWS (nor boto3)
         options = {
             env: _options(cfg, "diff", aws, params_dir / f"{env}{paramfiles.SUFFIX}") for env, cfg in configs.items()
         }
-    return command.run(configs, artifacts, out_dir, ref, summary, options, out)
+    return command.run(configs, artifacts, out_dir, ref, summary, options, out, drift=aws.drift)
 
 
 def _aws_command(action: str, cfg: EnvConfig, aws: Any, out: Console, params_file: Path) -> int:
@@ -365,7 +365,7 @@ def _aws_command(action: str, cfg: EnvConfig, aws: Any, out: Console, params_fil
     if action == "drift":
         from builders.deploy import drift
 
-        return drift.command(cfg, _options(cfg, action, aws, params_file), out, summary=aws.summary)
+        return drift.command(cfg, _options(cfg, action, aws, params_file), out, summary_file=aws.summary)
     command = {"status": deploying.status, "follow": deploying.resume, "delete": teardown.delete}[action]
     return command(cfg, _options(cfg, action, aws, params_file), out)
 

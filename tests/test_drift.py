@@ -175,6 +175,43 @@ def test_a_detection_that_fails_on_one_stack_reports_the_others_and_exits_2(depl
     assert "nlsql-dev: drift UNKNOWN: no answer for nlsql-dev/Storage (of 6 stacks)" in result.stdout
 
 
+def test_diff_with_drift_shows_both_and_what_a_deploy_would_do_to_the_manual_changes(deployed, workdir) -> None:
+    """FlowLogGroup's retention changed by hand and UiLogGroup deleted (as the tests above leave them, made sure
+    of here); this checkout changes both (flow-log and app-log retention), so a deploy would overwrite the one
+    and fail on the other."""
+    logs = _client(deployed, "logs")
+    logs.put_retention_policy(logGroupName=_physical(deployed, "Network", "FlowLogGroup"), retentionInDays=30)
+    ui = _physical(deployed, "Compute", "UiLogGroup")
+    if logs.describe_log_groups(logGroupNamePrefix=ui)["logGroups"]:
+        logs.delete_log_group(logGroupName=ui)
+    dev = workdir / "params" / "dev.yaml"
+    before = dev.read_text()
+    dev.write_text(before.replace("log_retention_days: 7 ", "log_retention_days: 14 ", 1)
+                   .replace("    retention_days: 7 ", "    retention_days: 14 ", 1))  # fmt: skip
+    summary = workdir / "both.md"
+    try:
+        result = _build(deployed, workdir, "dev", "--diff", "deployed", "--drift", "--summary", str(summary))
+    finally:
+        dev.write_text(before)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = _lines(result.stdout)
+    said = " ".join(lines)
+    assert "nlsql-dev/Network FlowLogGroup AWS::Logs::LogGroup MODIFIED /RetentionInDays 7 30 NOT_EQUAL" in lines
+    assert "nlsql-dev: changed here and by hand" in result.stdout
+    assert re.search(r"FlowLogGroup AWS::Logs::LogGroup Modify \(in place\) MODIFIED /RetentionInDays the deploy "
+                     r"sets RetentionInDays from the template, overwriting the manual change", said), said  # fmt: skip
+    assert re.search(r"UiLogGroup AWS::Logs::LogGroup Modify \(in place\) DELETED deleted by hand, so the "
+                     r"deploy's update of it fails", said), said  # fmt: skip
+    text = summary.read_text()
+    assert "### nlsql-dev: drift (us-east-1)" in text and "### nlsql-dev: changed here and by hand" in text
+    assert text.index("RetentionInDays") < text.index("### nlsql-dev: drift"), "the diff first, then the drift"
+
+
+def test_drift_goes_alone_or_with_diff(tmp_path) -> None:
+    result = run_build("dev", "--plan", "--drift")
+    assert result.returncode == 2 and "--drift goes alone, or with --diff" in result.stderr
+
+
 def test_ctrl_c_while_waiting_exits_130_and_says_the_detections_go_on(deployed, workdir) -> None:
     localaws.DRIFT_LOOKS_IN_PROGRESS[STACK] = 10_000  # the root's detection takes its time, as a big stack's does
     try:

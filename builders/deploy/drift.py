@@ -15,13 +15,13 @@ pass for "in sync".
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from builders.deploy import summary as summaries
 from builders.errors import BuildError
 
 if TYPE_CHECKING:
@@ -125,13 +125,26 @@ class DriftReport:
 # --- asking CloudFormation ---------------------------------------------------------------------------------
 
 
-def command(cfg: EnvConfig, opts: Options, console: Console, summary: Path | None = None) -> int:
+def command(cfg: EnvConfig, opts: Options, console: Console, summary_file: Path | None = None) -> int:
     """`build.py ENV --drift [--summary FILE]`: detect, print, append the Markdown; the exit status above."""
+    if summary_file is not None:
+        _check_writable(summary_file)
+    try:
+        report = collect(cfg, opts, console)
+    except DriftUnknown as exc:
+        _error_summary(summary_file, str(exc), cfg.environment)
+        raise
+    render(console, report)
+    if summary_file is not None:
+        append_summary(summary_file, markdown(report))
+    return report.exit_code
+
+
+def collect(cfg: EnvConfig, opts: Options, console: Console) -> DriftReport:
+    """The environment's DriftReport (after the account check); DriftUnknown when there can be none."""
     from builders.deploy.aws import aws_errors, describe_error
     from builders.deploy.run import _deployed
 
-    if summary is not None:
-        _check_writable(summary)
     try:
         _, cf, name, stack = _deployed(cfg, opts)  # the account check comes first, before any other call
         if stack is None:
@@ -139,17 +152,13 @@ def command(cfg: EnvConfig, opts: Options, console: Console, summary: Path | Non
                 f"{name} is not deployed in {opts.target.region} (no stack of that name), so it has no drift to "
                 f"detect; deploy it first with `python build.py {cfg.environment} --deploy`, or check --region"
             )
-        report = detect(cf, stack, opts.target.region, console, interactive=opts.interactive)
+        return detect(cf, stack, opts.target.region, console, interactive=opts.interactive)
     except aws_errors() as exc:
-        _error_summary(summary, describe_error(exc), cfg.environment)
         raise DriftUnknown(f"drift of {cfg.environment} is unknown: {describe_error(exc)}") from None
+    except DriftUnknown:
+        raise
     except BuildError as exc:
-        _error_summary(summary, str(exc), cfg.environment)
         raise DriftUnknown(str(exc)) from None
-    render(console, report)
-    if summary is not None:
-        append_summary(summary, markdown(report))
-    return report.exit_code
 
 
 def detect(
@@ -405,22 +414,11 @@ def _header(columns: tuple[str, ...], numeric: int = 0) -> str:
 
 
 def _check_writable(path: Path) -> None:
-    """Refuse a summary file that cannot be appended to before anything is asked of AWS, not after."""
-    folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir() or not folder.is_dir() or not os.access(path if path.exists() else folder, os.W_OK):
-        raise DriftUnknown(
-            f"--summary {path}: cannot append to it (it must be a writable file, or a new file in an existing "
-            "writable folder); nothing was asked of AWS"
-        )
+    summaries.check_writable(path, DriftUnknown)
 
 
 def append_summary(path: Path, text: str) -> None:
-    """Append the text in one write, so a job summary never holds half a report (other steps may append too)."""
-    try:
-        with path.open("a", encoding="utf-8") as out:
-            out.write(text if text.endswith("\n") else text + "\n")
-    except OSError as exc:
-        raise DriftUnknown(f"--summary {path}: cannot append to it: {exc.strerror}") from None
+    summaries.append(path, text, DriftUnknown)
 
 
 def _error_summary(path: Path | None, message: str, env: str) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from builders.deploy import guard
+from builders.deploy import summary as summaries
 from builders.deploy.diff import environment, render
 from builders.errors import BuildError
 
@@ -33,8 +34,11 @@ def run(
     summary: Path | None,
     options: dict[str, Any],
     console: Console,
+    drift: bool = False,
 ) -> int:
-    """Diff each environment built (in the order asked); `options`: each one's deploy Options, for `deployed`."""
+    """Diff each environment built (in the order asked); `options`: each one's deploy Options, for `deployed`
+    and for `drift` (--diff --drift: each environment's drift too, and where the two meet: builders.deploy.review).
+    """
     from builders.deploy.diff import deployed, gitref
 
     try:
@@ -71,11 +75,38 @@ def run(
             console.print(f"  {line}", markup=False, highlight=False)
         if any(c.replacement == "Conditional" for c in risky):
             console.print(guard.CONDITIONAL_EXPLAINED, markup=False, highlight=False)
+    markdown = render.markdown(diffs, danger)
+    code = GUARDED if danger else NO_CHANGES if all(d.empty for d in diffs) else CHANGES
+    if drift:
+        code, more = _with_drift(configs, diffs, options, console, code)
+        markdown += "\n" + more
     if summary is not None:
-        _append(summary, render.markdown(diffs, danger))
-    if danger:
-        return GUARDED
-    return NO_CHANGES if all(d.empty for d in diffs) else CHANGES
+        summaries.append(summary, markdown)
+    return code
+
+
+def _with_drift(
+    configs: dict[str, EnvConfig], diffs: list[Any], options: dict[str, Any], console: Console, code: int
+) -> tuple[int, str]:
+    """Each environment's drift report and its overlaps with the diff, printed; the combined exit status and the
+    Markdown of both. An environment whose drift cannot be told is said so and counts as unknown (exit 2)."""
+    from builders.deploy import drift, review
+
+    reports, markdown = [], []
+    for diff, (env, cfg) in zip(diffs, configs.items(), strict=True):
+        try:
+            report = drift.collect(cfg, options[env], console)
+        except drift.DriftUnknown as exc:
+            console.print(f"[bold red]drift unknown:[/] {exc}", soft_wrap=True, highlight=False)
+            reports.append(None)
+            markdown.append(f"### nlsql-{env}: drift UNKNOWN\n\n{' '.join(str(exc).split())}\n")
+            continue
+        drift.render(console, report)
+        found = review.overlaps(diff, report)
+        review.render(console, env, found)
+        reports.append(report)
+        markdown += [drift.markdown(report), review.markdown(env, found)]
+    return review.exit_code(code, reports), "\n".join(markdown)
 
 
 def _built(artifacts: list[Artifact], env: str, out_dir: Path) -> environment.Snapshot:
@@ -84,12 +115,3 @@ def _built(artifacts: list[Artifact], env: str, out_dir: Path) -> environment.Sn
 
     files = {a.filename: a.text for a in artifacts if a.env == env}
     return snapshot(files.get, lambda name: str(out_dir / env / name), f"{env} was not built")
-
-
-def _append(path: Path, text: str) -> None:
-    """Add the Markdown to FILE (GitHub's step summary is appended to, never replaced)."""
-    try:
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-    except OSError as exc:
-        raise BuildError(f"--summary {path}: cannot append the Markdown summary ({exc.strerror})") from None
