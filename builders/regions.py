@@ -101,3 +101,8 @@ def profile_model(model_id: str) -> str | None:
     """The foundation model an inference-profile id routes to, or None for a foundation-model id."""
     geography, _, rest = model_id.partition(".")
     return rest if geography in INFERENCE_PROFILE_GEOGRAPHIES and "." in rest else None
+
+
+# Every region above is a commercial one, so ARNs made outside a template (build.py ENV --role, StackSets'
+# parameter overrides) are in the `aws` partition; a region of another partition is refused by the params check.
+PARTITION = "aws"
