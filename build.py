@@ -8,6 +8,9 @@
     python build.py dev --plan   build, then show what a deploy would change (nothing is executed)
     python build.py dev --deploy build, then deploy through a change set
     python build.py dev --status | --follow | --delete
+    python build.py --stacksets --plan  preview the account-wide stack sets of every environment's account
+    python build.py --stacksets        ... then create or update them (StackSets, self-managed)
+    python build.py prod --role deploy print the ARN of prod's GitHub deploy role, and its region (CI)
 
 Every template is linted with cfn-lint and checked against CloudFormation's
 limits before anything is written; a build that fails writes nothing and
@@ -80,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="build.py",
         description="Build (and deploy) the CloudFormation templates of nlsql-infra.",
         epilog="Exit status: 0 done (or fresh, or no changes), 1 lint/limit failure, stale templates, a refused or "
-        "failed deploy, 2 bad params or usage, 130 interrupted.",
+        "failed deploy or stack set operation, 2 bad params or usage, 130 interrupted.",
     )
     parser.add_argument("envs", nargs="*", metavar="ENV", help="environments to build (default: every params/*.yaml)")
     parser.add_argument(
@@ -107,6 +110,19 @@ def _parser() -> argparse.ArgumentParser:
     actions.add_argument("--status", action="store_true", help="show the stack's status and outputs")
     actions.add_argument("--follow", action="store_true", help="follow the stack's running operation to its end")
     actions.add_argument("--delete", action="store_true", help="delete a non-production environment's stack")
+    aws.add_argument(
+        "--stacksets",
+        action="store_true",
+        help="deploy the account-wide stacks (nlsql-bootstrap, nlsql-github-oidc) as StackSets to the account and "
+        "region of each ENV (default: every params/*.yaml), from the caller's account; with --plan: preview only",
+    )
+    aws.add_argument(
+        "--role",
+        action="append",
+        choices=("plan", "deploy", "cfn-exec"),
+        help="print ENV's GitHub role ARN (plan, deploy, or cfn-exec for --role-arn) and region as key=value lines "
+        "for $GITHUB_OUTPUT; asks nothing of AWS; repeatable",
+    )
     aws.add_argument("--change-set-name", metavar="NAME", help="with --plan: keep the change set under NAME; "
                      "with --deploy: execute the change set NAME if it exists (exactly what was reviewed)")  # fmt: skip
     aws.add_argument("-y", "--yes", action="store_true", help="do not ask before executing or deleting (CI)")
@@ -130,11 +146,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What --stacksets cannot be combined with: it deploys stack sets, not an environment's stack.
+NOT_WITH_STACKSETS = ("deploy", "status", "follow", "delete", "check", "cost", "change_set_name", "recreate_failed",
+                      "retain", "role_arn", "role")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    action = next((a for a in ACTIONS if getattr(args, a)), None)
-    if action and len(args.envs) != 1:
+    if args.role:
+        others = [f"--{a}" for a in (*ACTIONS, "check", "cost", "stacksets") if getattr(args, a)]
+        if len(args.envs) != 1 or others:
+            parser.error("--role takes exactly one ENV and nothing else: python build.py prod --role deploy")
+        from builders.cli import show_roles  # no rich, no boto3: it reads params only
+
+        return show_roles(args.params_dir, args.envs[0], args.role)
+    if args.stacksets:
+        clash = [f"--{a.replace('_', '-')}" for a in NOT_WITH_STACKSETS if getattr(args, a)]
+        if clash:
+            parser.error(f"--stacksets cannot be combined with {', '.join(clash)} (it takes ENVs, --plan, --yes, "
+                         "--allow-replacement, --region, --profile, --endpoint-url)")  # fmt: skip
+        args.action = "stacksets-plan" if args.plan else "stacksets"
+    action = args.action if args.stacksets else next((a for a in ACTIONS if getattr(args, a)), None)
+    if action in ACTIONS and len(args.envs) != 1:
         parser.error(f"--{action} takes exactly one ENV")
     if action and args.check:
         parser.error(f"--check cannot be combined with --{action}")

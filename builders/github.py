@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from troposphere import Equals, GetAtt, If, Output, Parameter, Ref, Sub, Template, iam
 
 from builders import iam as policies
+from builders.config import GITHUB_REPOSITORY_PATTERN
 from builders.naming import PROJECT, account_role, description
 from builders.regions import PARTITION
 from builders.tags import tags
@@ -120,7 +121,7 @@ def build() -> Template:
         Parameter(
             "Repository",
             Type="String",
-            AllowedPattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+            AllowedPattern=GITHUB_REPOSITORY_PATTERN,
             Description="The GitHub repository allowed to deploy, as owner/name",
         )
     )

@@ -543,6 +543,25 @@ def _plan_statements(prefix: str, artifacts_bucket: AWSHelperFn, areas: tuple[st
             ],
             Resource=_stack_arns(prefix),
         ),
+        Statement(
+            # A bootstrap that StackSets made (build.py --stacksets) is the stack StackSet-nlsql-bootstrap-<id>,
+            # found by listing; ListStacks has no resource-level permissions.
+            Sid="FindTheBootstrapStackSetInstance",
+            Effect=Allow,
+            Action=[cloudformation.ListStacks],
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="ReadTheBootstrapStackSetInstance",
+            Effect=Allow,
+            Action=[cloudformation.DescribeStacks, cloudformation.GetTemplate],
+            Resource=[
+                Sub(
+                    f"arn:${{AWS::Partition}}:cloudformation:${{AWS::Region}}:${{AWS::AccountId}}:stack/"
+                    f"StackSet-{prefix}-bootstrap-*/*"
+                )
+            ],
+        ),
         Statement(Sid="ListTheArtifacts", Effect=Allow, Action=[s3.ListBucket], Resource=[bucket_arn]),
         Statement(
             # The rollback triggers a deploy names, and --status's alarms in ALARM.
