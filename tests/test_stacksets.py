@@ -207,6 +207,12 @@ def test_plan_lists_every_instance_to_create_and_changes_nothing(local, tmp_path
     assert _in_account(local, "cloudformation", ADMIN).list_stack_sets()["Summaries"] == []
     assert _stacks(local, OTHER, "us-east-1") == {} and _stacks(local, ADMIN, "us-east-1") == {}
 
+    # No terminal and no --yes: refused after the preview, as a deploy is.
+    refused = _build(local, work, "--stacksets")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "no terminal to ask on and no --yes: no stack set was created or changed" in _said(refused)
+    assert _in_account(local, "cloudformation", ADMIN).list_stack_sets()["Summaries"] == []
+
 
 def test_stacksets_create_then_update_the_stacks_in_every_account_and_region(local, tmp_path) -> None:
     work = _workdir(tmp_path)
@@ -394,3 +400,28 @@ def test_ctrl_c_stops_the_waiting_not_the_operation(local, tmp_path, monkeypatch
     running = _in_account(local, "cloudformation", ADMIN).describe_stack_set_operation(
         StackSetName="nlsql-bootstrap", OperationId=operation.group(1))["StackSetOperation"]["Status"]  # fmt: skip
     assert running == "RUNNING", "the operation was left to run"
+
+
+def test_an_update_that_replaces_a_repository_is_refused_unless_allowed(local, tmp_path) -> None:
+    work = _workdir(tmp_path)
+    _deploy_roles(local, accounts=(ADMIN,))
+    created = _build(local, work, "dev", "--stacksets", "--yes")
+    assert created.returncode == 0, created.stdout + created.stderr
+    before = _in_account(local, "cloudformation", ADMIN).describe_stack_set(StackSetName="nlsql-bootstrap")
+    renamed = tmp_path / "renamed.py"
+    renamed.write_text("import runpy, sys\nimport builders.bootstrap as b\n"
+                       "b.repository = lambda service: f'nlsql/{service}-v2'\n"
+                       "sys.argv[0] = 'build.py'\nrunpy.run_path(sys.argv[0], run_name='__main__')\n")  # fmt: skip
+    plan = _build_with(local, work, renamed, "dev", "--stacksets", "--plan")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert (
+        "stateful: nlsql-bootstrap/ApiRepository (AWS::ECR::Repository) would be replaced (True) because of "
+        "RepositoryName (Always)" in _said(plan)
+    )
+    refused = _build_with(local, work, renamed, "dev", "--stacksets", "--yes")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    said = _said(refused)
+    assert "refusing to update the stack sets" in said and "ApiRepository (AWS::ECR::Repository)" in said
+    assert "UiRepository" in said and "--allow-replacement" in said and "nothing was changed" in said
+    after = _in_account(local, "cloudformation", ADMIN).describe_stack_set(StackSetName="nlsql-bootstrap")
+    assert after["StackSet"]["TemplateBody"] == before["StackSet"]["TemplateBody"]
