@@ -8,6 +8,7 @@
     python build.py dev --plan   build, then show what a deploy would change (nothing is executed)
     python build.py dev --deploy build, then deploy through a change set
     python build.py dev --status | --follow | --delete
+    python build.py dev staging --plan   several environments at once: in parallel across accounts and regions
     python build.py --stacksets --plan  preview the account-wide stack sets of every environment's account
     python build.py --stacksets        ... then create or update them (StackSets, self-managed)
     python build.py prod --role deploy print the ARN of prod's GitHub deploy role, and its region (CI)
@@ -32,6 +33,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 STARTED = time.perf_counter()
 ACTIONS = ("deploy", "plan", "status", "follow", "delete")
+SEVERAL = ("deploy", "plan", "status")  # the actions that take several ENVs (builders/deploy/many.py)
 
 
 # The import name of each package build.py needs, and the distribution that installs it (setup.cfg).
@@ -103,7 +105,10 @@ def _parser() -> argparse.ArgumentParser:
         "--cost", action="store_true", help="after building, print a monthly cost estimate of each environment built"
     )
 
-    aws = parser.add_argument_group("deploying (one ENV at a time)")
+    aws = parser.add_argument_group(
+        "deploying (--deploy, --plan and --status take several ENVs: in parallel where their accounts or regions "
+        "differ, one after another where they share both; --follow and --delete take one)"
+    )
     actions = aws.add_mutually_exclusive_group()
     actions.add_argument("--deploy", action="store_true", help="build, then deploy through a change set")
     actions.add_argument("--plan", action="store_true", help="build, then preview the change set; execute nothing")
@@ -138,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
         "nlsql-dev/Network/AlbSecurityGroup) in AWS and delete the rest; repeatable",
     )
     aws.add_argument("--role-arn", metavar="ARN", help="CloudFormation's service role for the change sets (e.g. in CI)")
-    aws.add_argument("--region", help="AWS region (default: the params file's region)")
+    aws.add_argument("--region", help="the params file's region, repeated as a check (any other is refused)")
     aws.add_argument("--profile", help="AWS profile from ~/.aws/config")
     aws.add_argument(
         "--endpoint-url", metavar="URL", type=_endpoint_url, help="an AWS-compatible endpoint, e.g. a local moto server"
@@ -168,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
                          "--allow-replacement, --region, --profile, --endpoint-url)")  # fmt: skip
         args.action = "stacksets-plan" if args.plan else "stacksets"
     action = args.action if args.stacksets else next((a for a in ACTIONS if getattr(args, a)), None)
-    if action in ACTIONS and len(args.envs) != 1:
+    if action in SEVERAL and not args.envs:
+        parser.error(f"--{action} needs at least one ENV (e.g. `build.py dev --{action}`)")
+    if action in ACTIONS and action not in SEVERAL and len(args.envs) != 1:
         parser.error(f"--{action} takes exactly one ENV")
     if action and args.check:
         parser.error(f"--check cannot be combined with --{action}")
@@ -176,9 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--retain goes with --delete (it names resources a failed delete left behind)")
     if args.cost and (args.check or action in {"status", "follow", "delete"}):
         parser.error(f"--cost estimates what a build renders; it cannot be combined with --{action or 'check'}")
-    from builders.cli import on_sigterm, run  # after argparse, so --help does not pay for the imports
+    from builders.cli import on_sigterm, run, run_several  # after argparse, so --help does not pay for the imports
 
     signal.signal(signal.SIGTERM, on_sigterm)  # SIGTERM unwinds like Ctrl-C: temp files removed, the truth told
+    if action in SEVERAL and len(set(args.envs)) > 1:
+        return run_several(parser, args, action, Path(__file__).resolve(), STARTED)
     return run(
         envs=args.envs,
         check=args.check,

@@ -16,6 +16,7 @@ that path, and `--help`, pay for none of them.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -110,6 +111,10 @@ def run(
         rows = _rows(artifacts)
         summary = _summary(out_dir, sorted({a.env or "bootstrap" for a in artifacts}), rows, linted, written, started)
         summary += _left_alone(out_dir, todo.foreign)
+        from builders.deploy.many import BUILT_BY_PARENT
+
+        if os.environ.get(BUILT_BY_PARENT):  # a child of a several-environment run: the parent showed the table
+            summary = summary[next(i for i, line in enumerate(summary) if line.startswith("built ")) :]
         _print(summary + ([f"linted: {', '.join(linted)}"] if verbose and linted else []), quiet)
         if stamp_root is not None and inputs is not None:
             _stamp(stamp_root, inputs, request, params_dir, out_dir, artifacts, docs, rows)
@@ -141,6 +146,18 @@ def show_roles(params_dir: Path, env: str, roles: list[str]) -> int:
     from builders.deploy import roles as github_roles
 
     return github_roles.show(params_dir, env, roles)
+
+
+def run_several(parser: Any, args: Any, action: str, script: Path, started: float) -> int:
+    """One action on several environments (builders.deploy.many): a build of all of them first, then one child
+    process per environment, in parallel across accounts and regions."""
+    from builders.deploy.many import run_many
+
+    def build(envs: list[str]) -> int:
+        return run(envs=envs, check=False, params_dir=args.params_dir, out_dir=args.out, quiet=args.quiet,
+                   started=started, cost=args.cost, cache=not args.no_cache, verbose=args.verbose)  # fmt: skip
+
+    return run_many(parser, args, action, script, build, (_console(quiet=args.quiet), _console(stderr=True)))
 
 
 def _console(stderr: bool = False, quiet: bool = False) -> Console:
@@ -297,7 +314,13 @@ def _options(cfg: EnvConfig, action: str, aws: Any, params_file: Path) -> Any:
     from builders.deploy.aws import Target
     from builders.deploy.run import Options, interactive
 
-    target = Target(region=aws.region or cfg.region, profile=aws.profile, endpoint_url=aws.endpoint_url,
+    if aws.region and aws.region != cfg.region:
+        raise ConfigError(
+            f"--region {aws.region}: {params_file} says region: {cfg.region}; an environment lives in the region its "
+            f"params name (its AZs, endpoints and prices are that region's), so --region may only repeat it; "
+            f'drop --region, or add an environment for {aws.region} (README "Adding an environment")'
+        )
+    target = Target(region=cfg.region, profile=aws.profile, endpoint_url=aws.endpoint_url,
                     account_id=cfg.account_id, assume_role=cfg.deploy_role, source=str(params_file))  # fmt: skip
     return Options(
         target=target,

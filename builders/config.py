@@ -23,7 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 
 from builders import dbnames, subnets
 from builders.paramfiles import ENV_NAME_PATTERN
-from builders.regions import AZS_PER_REGION, INTERFACE_SERVICES, MAX_AZS, profile_model
+from builders.regions import (
+    AZS_PER_REGION,
+    INTERFACE_SERVICES,
+    MAX_AZS,
+    offers,
+    profile_callable_from,
+    profile_model,
+)
 
 # The values CloudWatch Logs accepts for RetentionInDays.
 LOG_RETENTION_DAYS: tuple[int, ...] = (
@@ -643,6 +650,29 @@ Problem = tuple[str, str]  # (key path, message)
 _DERIVED = " (derived)"
 
 
+def _region_facts(cfg: EnvConfig) -> list[Problem]:
+    """What the environment's region does not offer, at the key that asks for it (builders/regions.py).
+
+    These fail a deploy half-way (an endpoint service that does not exist)
+    or the app at its first request (an inference profile invoked outside
+    its geography), so the build refuses them with the region named.
+    """
+    problems: list[Problem] = []
+    endpoints = cfg.network.vpc_endpoints
+    missing = [s for s in endpoints.interface_services if not offers(cfg.region, s)] if endpoints.enabled else []
+    if missing:
+        problems.append(("network.vpc_endpoints.interface_services", f"{', '.join(missing)}: no interface endpoint "
+                         f"in {cfg.region} (AWS's endpoint data, builders/regions.py NOT_OFFERED); drop "
+                         f"{'them' if len(missing) > 1 else 'it'}, or choose a region that offers "
+                         f"{'them' if len(missing) > 1 else 'it'}"))  # fmt: skip
+    foreign = [m for m in cfg.compute.bedrock_models if not profile_callable_from(m, cfg.region)]
+    if foreign:
+        problems.append(("compute.bedrock_models", f"{', '.join(foreign)}: an inference profile of another "
+                         f"geography cannot be invoked from {cfg.region}; use the profile of this region's "
+                         "geography (us., eu., apac., ...), a global. profile, or a foundation-model id"))  # fmt: skip
+    return problems
+
+
 def cross_checks(cfg: EnvConfig) -> list[Problem]:
     """Rules that span fields, each reported at the key to edit."""
     problems: list[Problem] = []
@@ -653,6 +683,7 @@ def cross_checks(cfg: EnvConfig) -> list[Problem]:
     offered = AZS_PER_REGION[cfg.region]
     if net.az_count > offered:
         problems.append(("network.az_count", f"{net.az_count} AZs asked for, but {cfg.region} offers {offered}"))
+    problems += _region_facts(cfg)
     if net.nat_gateways == "none" and not net.vpc_endpoints.enabled:
         problems.append(
             (

@@ -92,6 +92,45 @@ INTERFACE_SERVICES: frozenset[str] = frozenset(
 )
 
 
+# Interface endpoint services (INTERFACE_SERVICES) that a region does not offer: those whose API has no endpoint
+# in that region in AWS's endpoint data (botocore's endpoints.json, partition aws, as of 2026-12; ecr.api and
+# ecr.dkr are the api.ecr service there, ecs-agent and ecs-telemetry ecs). A service AWS's data does not list
+# per region (bedrock-runtime, ssmmessages, ec2messages, ...) is not refused here; CloudFormation has the last
+# word at deploy. The build refuses a params file asking for one of these, at network.vpc_endpoints, instead of
+# a deploy failing half-way with "The Vpc Endpoint Service ... does not exist".
+_NOT_OFFERED: dict[str, str] = {
+    "af-south-1": "codeartifact.api codeartifact.repositories rds-data ssm-contacts ssm-incidents textract",
+    "ap-east-1": "bedrock codeartifact.api codeartifact.repositories email-smtp rds-data ssm-contacts ssm-incidents "
+    "textract",
+    "ap-northeast-2": "codeartifact.api codeartifact.repositories",
+    "ap-northeast-3": "codeartifact.api codeartifact.repositories rds-data ssm-contacts ssm-incidents textract",
+    "ap-south-2": "appmesh-envoy-management codeartifact.api codeartifact.repositories rds-data ssm-contacts "
+    "ssm-incidents textract",
+    "ap-southeast-3": "codeartifact.api codeartifact.repositories rds-data ssm-contacts ssm-incidents textract",
+    "ap-southeast-4": "appmesh-envoy-management codeartifact.api codeartifact.repositories codecommit rds-data "
+    "ssm-contacts ssm-incidents textract",
+    "ca-central-1": "codeartifact.api codeartifact.repositories",
+    "ca-west-1": "appmesh-envoy-management codeartifact.api codeartifact.repositories codebuild codecommit "
+    "codepipeline rds-data ssm-contacts ssm-incidents textract",
+    "eu-central-2": "codeartifact.api codeartifact.repositories codecommit rds-data ssm-contacts ssm-incidents",
+    "eu-north-1": "rds-data textract",
+    "eu-south-1": "rds-data ssm-contacts ssm-incidents textract",
+    "eu-south-2": "codeartifact.api codeartifact.repositories codecommit rds-data ssm-contacts ssm-incidents",
+    "il-central-1": "codeartifact.api codeartifact.repositories rds-data ssm-contacts ssm-incidents textract",
+    "me-central-1": "appmesh-envoy-management codeartifact.api codeartifact.repositories rds-data ssm-contacts "
+    "ssm-incidents textract",
+    "me-south-1": "codeartifact.api codeartifact.repositories rds-data ssm-contacts ssm-incidents textract",
+    "sa-east-1": "codeartifact.api codeartifact.repositories rds-data textract",
+    "us-west-1": "codeartifact.api codeartifact.repositories",
+}
+NOT_OFFERED: dict[str, frozenset[str]] = {region: frozenset(names.split()) for region, names in _NOT_OFFERED.items()}
+
+
+def offers(region: str, service: str) -> bool:
+    """Whether the region has the interface endpoint service, as far as AWS's endpoint data says (True if unknown)."""
+    return service not in NOT_OFFERED.get(region, frozenset())
+
+
 # The geography prefixes of Bedrock's system-defined (cross-region) inference-profile ids, as in
 # us.anthropic.claude-3-5-sonnet-20241022-v2:0; an id without one is a foundation model's.
 INFERENCE_PROFILE_GEOGRAPHIES = ("us", "us-gov", "eu", "apac", "global", "jp", "au", "ca")
@@ -101,6 +140,30 @@ def profile_model(model_id: str) -> str | None:
     """The foundation model an inference-profile id routes to, or None for a foundation-model id."""
     geography, _, rest = model_id.partition(".")
     return rest if geography in INFERENCE_PROFILE_GEOGRAPHIES and "." in rest else None
+
+
+# Where each geography's system-defined inference profiles can be called from: the source regions AWS lists for
+# them (Bedrock user guide, "Supported Regions and models for inference profiles", 2026-11), as region-name
+# prefixes. A profile is invoked in the caller's region, so us.anthropic... from eu-west-1 fails at the first
+# request ("The provided model identifier is invalid"); the build refuses it at compute.bedrock_models instead.
+# global. profiles are callable from every commercial region.
+PROFILE_SOURCES: dict[str, tuple[str, ...]] = {
+    "us": ("us-east-", "us-west-"),
+    "us-gov": ("us-gov-",),
+    "eu": ("eu-",),
+    "apac": ("ap-",),
+    "jp": ("ap-northeast-1", "ap-northeast-3"),
+    "au": ("ap-southeast-2", "ap-southeast-4"),
+    "ca": ("ca-",),
+    "global": ("",),
+}
+
+
+def profile_callable_from(model_id: str, region: str) -> bool:
+    """Whether an inference-profile id can be invoked in the region (True for a foundation-model id)."""
+    if profile_model(model_id) is None:
+        return True
+    return region.startswith(PROFILE_SOURCES[model_id.split(".", 1)[0]])
 
 
 # Every region above is a commercial one, so ARNs made outside a template (build.py ENV --role, StackSets'

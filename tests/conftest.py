@@ -80,6 +80,29 @@ def scratch_repo(root: Path, docs: bool = True) -> Path:
     return root
 
 
+def params_in_region(
+    folder: Path, env: str, region: str, source: str = "dev", replace: dict[str, str] | None = None
+) -> Path:
+    """A tests-only params folder: a copy of params/ plus `<env>.yaml`, params/<source>.yaml moved to `region`
+    (with the `replace` text substitutions made, e.g. the Bedrock profiles of that region's geography).
+
+    The second-region environment the tests build and deploy lives here, never in params/: the product's
+    environments are the user's, and one in eu-west-1 would change every committed template and table.
+    """
+    import shutil
+
+    shutil.copytree(PARAMS, folder, dirs_exist_ok=True)
+    text = (PARAMS / f"{source}.yaml").read_text(encoding="utf-8")
+    for old, new in (replace or {}).items():
+        text = text.replace(old, new)
+    for key, value in (("environment", env), ("region", region)):
+        start = text.index(f"\n{key}: ") + len(key) + 3
+        end = min(i for i in (text.find(" ", start), text.find("\n", start)) if i != -1)
+        text = text[:start] + value + text[end:]
+    (folder / f"{env}.yaml").write_text(text, encoding="utf-8")
+    return folder
+
+
 @pytest.fixture
 def committed_copy(tmp_path: Path) -> Path:
     """A private copy of templates/, for runs that might write."""

@@ -929,7 +929,9 @@ def lambda_runs_inline_python() -> None:
     Real: Lambda runs the function. Here its inline Python runs in-process with the same event, a context
     whose remaining time is the function's timeout, and the cfnresponse module Lambda gives inline code; its AWS
     calls go to this server, in the function's own account (as its execution role's credentials would: without
-    that, a stack in a second account had its custom resources look in the first). The RDS Data API
+    that, a stack in a second account had its custom resources look in the first) and its own region (Lambda sets
+    AWS_REGION to it, so boto3.client("ec2") with no region calls the function's region: without that, a stack in
+    eu-west-1 had its custom resource look for its security group in us-east-1, and fail). The RDS Data API
     answers every statement with no rows (as moto does) and the statements are recorded in STATEMENTS."""
     import io
     import zipfile
@@ -949,14 +951,25 @@ def lambda_runs_inline_python() -> None:
             # moto addresses the answer to host.docker.internal, for a docker Lambda; real CloudFormation gives a
             # pre-signed S3 URL. Here the answer goes to the receiver on loopback, which hands it to moto.
             event["ResponseURL"] = f"http://{HOST}:{_receiver_port()}/cfnresponse"
-        _IN_ACCOUNT.value = self.account_id
+        _IN_ACCOUNT.value, _IN_ACCOUNT.region = self.account_id, self.region
         try:
             result = namespace[function](event, _LambdaContext(int(self.timeout)))
         finally:
-            _IN_ACCOUNT.value = None
+            _IN_ACCOUNT.value = _IN_ACCOUNT.region = None
         return json.dumps(result).encode()
 
     import boto3
+
+    default_client = boto3.client
+
+    def client(*args: Any, **kwargs: Any) -> Any:
+        """boto3.client as inline code running on this thread sees it: the function's region unless it names one."""
+        region = getattr(_IN_ACCOUNT, "region", None)
+        if region and len(args) < 2 and "region_name" not in kwargs:
+            kwargs["region_name"] = region
+        return default_client(*args, **kwargs)
+
+    boto3.client = client
 
     def own_account(request: Any, **_: Any) -> None:
         account = getattr(_IN_ACCOUNT, "value", None)
@@ -979,7 +992,7 @@ def lambda_runs_inline_python() -> None:
     RDSDataServiceBackend.execute_statement = execute_statement
 
 
-_IN_ACCOUNT = threading.local()  # the account of the Lambda function running on this thread, if any
+_IN_ACCOUNT = threading.local()  # the account and region of the Lambda function running on this thread, if any
 
 
 def _cfnresponse() -> Any:

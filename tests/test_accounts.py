@@ -95,3 +95,15 @@ def test_a_deploy_role_lets_one_set_of_credentials_deploy_into_the_environment_s
                 if s["StackName"] == "nlsql-dev"], "nothing in the credentials' own account"  # fmt: skip
     status = _build(local, tmp_path, "dev", "--status")
     assert status.returncode == 0 and "CREATE_COMPLETE" in status.stdout, status.stdout + status.stderr
+
+
+@pytest.mark.parametrize("action", ["--deploy", "--plan", "--status", "--delete"])
+def test_a_region_other_than_the_params_one_is_refused_before_anything_is_done(local, tmp_path, action) -> None:
+    """The templates were built for the params' region (AZs, endpoints, lint region): --region may not move them."""
+    dev = _params(tmp_path)
+    result = _build(local, tmp_path, "dev", action, "--yes", "--region", "eu-west-1")
+    assert result.returncode == 2, result.stdout + result.stderr
+    said = " ".join(result.stderr.split())
+    assert f"--region eu-west-1: {dev} says region: us-east-1" in said and "Traceback" not in said
+    assert _client(local, "cloudformation").list_stacks()["StackSummaries"] == []
+    assert _build(local, tmp_path, "dev", "--status", "--region", "us-east-1").returncode != 2  # repeating it is fine

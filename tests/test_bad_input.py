@@ -50,6 +50,11 @@ CASES = [
     ("az-count-seven", "network.az_count", 7, "network.az_count", ["less than or equal to 6"]),
     ("az-count-above-region", "region", "us-west-1", "network.az_count", ["us-west-1 offers 2"]),
     ("unknown-region", "region", "mars-north-1", "region", ["unknown region", "us-east-1"]),
+    # Region facts (builders/regions.py): an inference profile of another geography, an endpoint the region lacks.
+    ("bedrock-profile-abroad", "region", "eu-west-1", "compute.bedrock_models",
+     ["us.anthropic.claude-3-5-sonnet-20241022-v2:0", "cannot be invoked from eu-west-1", "eu."]),
+    ("endpoint-not-in-region", "network.vpc_endpoints.interface_services", ["logs", "rds-data", "textract"],
+     "network.vpc_endpoints.interface_services", ["rds-data, textract: no interface endpoint in eu-north-1"]),
     ("bad-retention", "network.flow_logs.retention_days", 8, "network.flow_logs.retention_days", ["7, 14"]),
     ("bad-nat-mode", "network.nat_gateways", "two", "network.nat_gateways", ["single", "per_az"]),
     ("nat-none-without-endpoints", "network.vpc_endpoints.enabled", False, "network.vpc_endpoints.enabled", []),
@@ -149,6 +154,9 @@ def test_bad_params_get_a_clear_error_and_write_nothing(tmp_path: Path, committe
     if case[0] == "nat-none-without-endpoints":
         doc["network"]["nat_gateways"] = "none"
         key = "network.nat_gateways"
+    if case[0] == "endpoint-not-in-region":  # a region without them, with Claude through its EU profile
+        doc["region"] = "eu-north-1"
+        doc["compute"]["bedrock_models"] = ["eu.anthropic.claude-3-5-sonnet-20240620-v1:0"]
     result, params_file = _run_case(tmp_path, committed_copy, yaml.safe_dump(doc))
     assert result.returncode == 2
     assert str(params_file) in result.stderr

@@ -280,3 +280,57 @@ def test_help_does_not_import_the_cost_module() -> None:
     )
     assert "--cost" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "False False"
+
+
+# --- each region its own prices -------------------------------------------------------------
+
+
+def _in_region(tmp_path: Path, region: str) -> EnvConfig:
+    from tests.conftest import params_in_region
+
+    folder = params_in_region(tmp_path / "params", "abroad", region)
+    return params.load(folder / "abroad.yaml")
+
+
+def test_an_environment_is_priced_with_its_own_regions_file(tmp_path: Path) -> None:
+    book = cost.load_book()
+    ireland = book["eu-west-1"]
+    assert ireland.prices.nat_gateway.hour != PRICES.prices.nat_gateway.hour  # else this test proves nothing
+    artifacts = pipeline.render(config("dev")) + pipeline.render(_in_region(tmp_path, "eu-west-1"))
+    dev, abroad = cost.estimate(artifacts, book)
+    assert (dev.region, abroad.region) == ("us-east-1", "eu-west-1")
+    assert line(dev, "nat-hours").monthly_min == pytest.approx(P.nat_gateway.hour * HOURS)
+    assert line(abroad, "nat-hours").monthly_min == pytest.approx(ireland.prices.nat_gateway.hour * HOURS)
+    assert abroad.prices is ireland and ireland.assumptions == A  # usage is not regional: one set of assumptions
+    assert "eu-west-1 as of" in cost.markdown([dev, abroad]) and "us-east-1 as of" in cost.markdown([dev, abroad])
+
+
+def test_a_region_with_no_price_file_is_priced_at_us_east_1_and_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "params"
+    _in_region(tmp_path, "eu-north-1")
+    result = run_build("abroad", "--cost", "--params-dir", folder, "--out", tmp_path / "templates")
+    assert result.returncode == 0, result.stderr
+    assert "monthly cost estimate: abroad (eu-north-1)" in result.stdout
+    assert "priced at us-east-1 list prices; eu-north-1 has no price file" in result.stdout
+    assert "prices-eu-north-1.yaml" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "says"),
+    [
+        ("prices-eu-west-2.yaml", "region: eu-west-1\n", "the file name says 'eu-west-2'"),
+        ("prices-us-east-1.yaml", "region: us-east-1\n", "us-east-1 is already priced by"),
+        ("prices-eu-west-1.yaml", "region: eu-west-1\nassumptions: {}\n", "assumptions: not allowed in a regional"),
+    ],
+)
+def test_a_regional_price_file_must_name_its_region_and_only_its_prices(
+    tmp_path: Path, name: str, text: str, says: str
+) -> None:
+    base = cost.default_path()
+    (tmp_path / base.name).write_text(base.read_text())
+    regional = base.with_name("prices-eu-west-1.yaml").read_text()
+    body = regional.split("\nregion: eu-west-1\n", 1)[1]
+    (tmp_path / name).write_text(text + body)
+    with pytest.raises(BuildError, match=says) as caught:
+        cost.load_book(folder=tmp_path)
+    assert str(tmp_path / name) in str(caught.value)

@@ -174,6 +174,8 @@ def ensure_bootstrap(aws: Aws, boot: Artifact, opts: Options, console: Console, 
             role_arn=opts.role_arn,
         )
         code = apply(aws, name, {"TemplateBody": boot.text}, {}, tags, bootstrap_opts, console)
+        if code == 130:  # Ctrl-C while it was followed: an interruption (exit 130), not a failed bootstrap
+            raise KeyboardInterrupt
         if code != 0:
             raise BuildError(f"{name} could not be created or updated; nothing else was deployed")
         stack = _stack(cf, name)
@@ -281,9 +283,8 @@ def apply(
     since = datetime.now(UTC) - timedelta(seconds=5)
     cf.execute_change_set(ChangeSetName=change_set.id)
     operation = "CREATE" if kind == "CREATE" else "UPDATE"
-    goes_on = (
-        f"{name} keeps deploying in CloudFormation (the change set was executed). "
-        f"Follow it again with: python build.py {name.removeprefix(PREFIX + '-')} --follow"
+    goes_on = f"{name} keeps deploying in CloudFormation (the change set was executed). " + _follow_again(
+        name, operation, aws.target.region
     )
     try:
         stack_id = change_set.stack_id or _stack(cf, name)["StackId"]
@@ -311,6 +312,15 @@ def apply(
         _protect(cf, name, console)
     _show_outputs(console, _stack(cf, name))
     return 0
+
+
+def _follow_again(name: str, operation: str, region: str) -> str:
+    """How to see the rest of an operation this command stopped following: the account-wide bootstrap stack is
+    no environment (`build.py bootstrap --follow` would find no params file), so for it, the AWS CLI's waiter."""
+    if name == bootstrap.STACK_NAME:
+        return (f"Wait for it with: aws cloudformation wait stack-{operation.lower()}-complete --stack-name {name} "
+                f"--region {region}; then deploy again")  # fmt: skip
+    return f"Follow it again with: python build.py {name.removeprefix(PREFIX + '-')} --follow"
 
 
 def _rolled_back_by(aws: Aws, outcome: Any, rollback: dict[str, Any]) -> str | None:

@@ -4,8 +4,11 @@ The counts (NAT gateways, endpoint ENIs, tasks, Aurora instances, keys,
 secrets, log groups) come from the template dicts a build just rendered, not
 from the params, so the estimate describes what would be deployed and cannot
 drift from it. Prices, and the usage no template states (GB through the NAT,
-log volume, data-lake size), live in one data file, `prices.yaml`; every
-assumption is printed beside the figures.
+log volume, data-lake size), live in data files: `prices.yaml` (us-east-1)
+and one `prices-<region>.yaml` per other region priced; each environment is
+priced with its own region's file, and an environment in a region without
+one is priced at us-east-1's and says so. Every assumption is printed
+beside the figures.
 
 "min scale" is every scaling resource at its floor all month (Aurora at
 MinCapacity, so 0 where it may pause; each ECS service at its autoscaling
@@ -157,8 +160,50 @@ def default_path() -> Path:
     return Path(str(resources.files("builders.docs") / PRICES_FILE))
 
 
-def load_prices(path: Path | None = None) -> Prices:
-    """The price file, validated; any problem is one BuildError naming the file and the key."""
+def regional_files(folder: Path | None = None) -> list[Path]:
+    """The price files in `folder` (default: the package's): prices.yaml first, then prices-<region>.yaml by name."""
+    base = folder / PRICES_FILE if folder else default_path()
+    return [base, *sorted(base.parent.glob(f"{base.stem}-*{base.suffix}"))]
+
+
+PriceBook = dict[str, Prices]  # region -> its prices; the first entry is the fallback for other regions
+
+
+def load_book(path: Path | None = None, folder: Path | None = None) -> PriceBook:
+    """The prices of each region that has a price file (just `path`'s when given), each checked against its name.
+
+    A prices-<region>.yaml holds only `region`, `date` and `prices`: the
+    assumptions (GB through the NAT, log volume, lake size) describe the
+    app's usage, not the region, so they are written once, in prices.yaml.
+    It must say `region: <region>`: a copied file whose region was not
+    changed would otherwise price one region with another's list prices and
+    print the wrong name on it.
+    """
+    if path is not None:
+        prices = load_prices(path)
+        return {prices.region: prices}
+    files = regional_files(folder)
+    base = load_prices(files[0])
+    book: PriceBook = {base.region: base}
+    for file in files[1:]:
+        prices = load_prices(file, base)
+        named = file.stem.removeprefix(f"{files[0].stem}-")
+        if named != prices.region:
+            raise BuildError(f"{file}: region is {prices.region!r}, but the file name says {named!r}; a "
+                             "regional price file is prices-<region>.yaml with that region in it; no cost estimate "
+                             "was made")  # fmt: skip
+        if prices.region in book:
+            raise BuildError(f"{file}: {prices.region} is already priced by {files[0]}; keep one price file per "
+                             f"region; no cost estimate was made")  # fmt: skip
+        book[prices.region] = prices
+    return book
+
+
+def load_prices(path: Path | None = None, base: Prices | None = None) -> Prices:
+    """The price file, validated; any problem is one BuildError naming the file and the key.
+
+    With `base`, the file is a regional one: it may not set assumptions, and takes base's.
+    """
     path = path or default_path()
     try:
         doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
@@ -166,6 +211,11 @@ def load_prices(path: Path | None = None) -> Prices:
         raise BuildError(f"{path}: cannot read the price file ({exc}); no cost estimate was made") from None
     except yaml.YAMLError as exc:
         raise BuildError(f"{path}: not valid YAML: {' '.join(str(exc).split())}; no cost estimate was made") from None
+    if base is not None and isinstance(doc, dict):
+        if "assumptions" in doc:
+            raise BuildError(f"{path}: assumptions: not allowed in a regional price file; the usage assumptions are "
+                             f"set once, in {PRICES_PATH}; no cost estimate was made")  # fmt: skip
+        doc = {**doc, "assumptions": base.assumptions}
     try:
         return Prices.model_validate(doc)
     except ValidationError as exc:
@@ -219,13 +269,23 @@ class Estimate:
 Docs = dict[str, dict[str, Any]]  # one environment: template file name -> template dict
 
 
-def estimate(artifacts: Iterable[Artifact], prices: Prices) -> list[Estimate]:
-    """One estimate per environment in the artifacts, in their order; the account-wide files are not counted."""
+def estimate(artifacts: Iterable[Artifact], prices: Prices | PriceBook) -> list[Estimate]:
+    """One estimate per environment in the artifacts, in their order; the account-wide files are not counted.
+
+    Each environment is priced with its region's prices where the book has
+    them, else with the book's first (us-east-1) and a note saying so.
+    """
+    book = {prices.region: prices} if isinstance(prices, Prices) else prices
+    fallback = next(iter(book.values()))
     by_env: dict[str, tuple[str, Docs]] = {}
     for a in artifacts:
         if a.env and a.doc is not None:
             by_env.setdefault(a.env, (a.region, {}))[1][a.filename] = a.doc
-    return [Estimate(env, region, tuple(_items(docs, prices)), prices) for env, (region, docs) in by_env.items()]
+    estimates = []
+    for env, (region, docs) in by_env.items():
+        priced = book.get(region, fallback)
+        estimates.append(Estimate(env, region, tuple(_items(docs, priced)), priced))
+    return estimates
 
 
 def _line(
@@ -522,14 +582,19 @@ def _money(value: float) -> str:
 
 
 def show(console: Console, artifacts: Iterable[Artifact], path: Path | None = None) -> list[Estimate]:
-    """Print one table per environment, then the assumptions and the price date (the same for all)."""
-    prices = load_prices(path)
-    estimates = estimate(artifacts, prices)
+    """Print one table per environment, then the assumptions and the price list each was priced with."""
+    book = load_book(path)
+    estimates = estimate(artifacts, book)
     for est in estimates:
         console.print()
         console.print(table(est))
-        if est.region != prices.region:
-            console.print(f"  note: priced at {prices.region} list prices; {est.region}'s differ", markup=False)
+        if est.region != est.prices.region:
+            console.print(
+                f"  note: priced at {est.prices.region} list prices; {est.region} has no price file "
+                f"(builders/docs/{PRICES_FILE.replace('.yaml', f'-{est.region}.yaml')}) and its prices differ",
+                markup=False,
+            )
+    prices = estimates[0].prices if estimates else next(iter(book.values()))
     console.print()
     console.print(
         "min scale: Aurora at its minimum ACU (0 where it may pause), each service at its autoscaling minimum;\n"
@@ -542,8 +607,11 @@ def show(console: Console, artifacts: Iterable[Artifact], path: Path | None = No
     console.print(
         "not counted: data transfer out; S3, KMS and Secrets Manager requests; backups within the free allowance;\n"
         "Lambda; Bedrock tokens; the account-wide bootstrap stack (ECR, deploy artifacts bucket).\n"
-        f"prices: {prices.region} on-demand list prices as of {prices.date} "
-        f"({path or f'builders/{PRICES_FILE}'})",
+        "prices: "
+        + "; ".join(
+            f"{p.region} on-demand list prices as of {p.date} ({path or _shipped_name(p.region)})"
+            for p in dict.fromkeys(e.prices for e in estimates) or [prices]
+        ),
         markup=False,
     )
     return estimates
@@ -558,6 +626,12 @@ def markdown(estimates: Iterable[Estimate], top: int = 3) -> str:
         names = ", ".join(f"{i.name.replace('|', '/')} {_money(i.monthly_min)}" for i in largest)
         rows.append(f"| {est.env} | {_money(est.total_min)} | {_money(est.total_max)} | {names} |")
     if estimates:
-        p = estimates[0].prices
-        rows += ["", f"{p.region} on-demand list prices as of {p.date}; assumptions in `{PRICES_PATH}`."]
+        used = dict.fromkeys(e.prices for e in estimates)
+        listed = ", ".join(f"{p.region} as of {p.date}" for p in used)
+        rows += ["", f"On-demand list prices: {listed}; assumptions in `{PRICES_PATH}`."]
     return "\n".join(rows) + "\n"
+
+
+def _shipped_name(region: str) -> str:
+    """The package's price file of a region, as the README names it."""
+    return PRICES_PATH if region == "us-east-1" else PRICES_PATH.replace(".yaml", f"-{region}.yaml")

@@ -634,7 +634,7 @@ def costs(sources: Sources) -> str:
     """The monthly estimate per environment (builders/docs/cost.py), from the same artifacts."""
     from builders.docs import cost
 
-    estimates = {e.env: e for e in cost.estimate(sources.artifacts, cost.load_prices())}
+    estimates = {e.env: e for e in cost.estimate(sources.artifacts, cost.load_book())}
     return cost.markdown(estimates[env] for env in sources.envs)
 
 
