@@ -12,6 +12,9 @@
     python build.py dev --status | --follow | --delete
     python build.py dev staging --plan   several environments at once: in parallel across accounts and regions
     python build.py prod --drift  detect drift of the stack and every nested stack; exit 1 if any drifted
+    python build.py --stacksets --plan  preview the account-wide stack sets of every environment's account
+    python build.py --stacksets        ... then create or update them (StackSets, self-managed)
+    python build.py prod --role deploy print the ARN of prod's GitHub deploy role, and its region (CI)
 
 Every template is linted with cfn-lint and checked against CloudFormation's
 limits before anything is written; a build that fails writes nothing and
@@ -86,10 +89,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="build.py",
         description="Build (and deploy) the CloudFormation templates of nlsql-infra.",
         epilog="Exit status: 0 done (or fresh, or no changes), 1 lint/limit failure, stale templates, a refused or "
-        "failed deploy, 2 bad params or usage, 130 interrupted. With --diff: 0 no changes, 1 changes, 3 a stateful "
-        "resource would be removed or (maybe) replaced (a deploy would refuse it without --allow-replacement), "
-        "2 any error (a bad ref, bad params, a lint failure, no git). With --drift: 0 in sync, 1 drifted, 2 unknown "
-        "(not deployed, a detection failed or timed out, AWS refused).",
+        "failed deploy or stack set operation, 2 bad params or usage, 130 interrupted. With --diff: 0 no changes, 1 "
+        "changes, 3 a stateful resource would be removed or (maybe) replaced (a deploy would refuse it without "
+        "--allow-replacement), 2 any error (a bad ref, bad params, a lint failure, no git). With --drift: 0 in sync, "
+        "1 drifted, 2 unknown (not deployed, a detection failed or timed out, AWS refused).",
     )
     parser.add_argument("envs", nargs="*", metavar="ENV", help="environments to build (default: every params/*.yaml)")
     parser.add_argument(
@@ -135,6 +138,19 @@ def _parser() -> argparse.ArgumentParser:
         help="detect drift of the stack and every nested stack (no build); exit 0 in sync, 1 drifted, 2 unknown; "
         "with --diff: both in one view, and where they meet",
     )
+    aws.add_argument(
+        "--stacksets",
+        action="store_true",
+        help="deploy the account-wide stacks (nlsql-bootstrap, nlsql-github-oidc) as StackSets to the account and "
+        "region of each ENV (default: every params/*.yaml), from the caller's account; with --plan: preview only",
+    )
+    aws.add_argument(
+        "--role",
+        action="append",
+        choices=("plan", "deploy", "cfn-exec"),
+        help="print ENV's GitHub role ARN (plan, deploy, or cfn-exec for --role-arn) and region as key=value lines "
+        "for $GITHUB_OUTPUT; asks nothing of AWS; repeatable",
+    )
     aws.add_argument("--change-set-name", metavar="NAME", help="with --plan: keep the change set under NAME; "
                      "with --deploy: execute the change set NAME if it exists (exactly what was reviewed)")  # fmt: skip
     aws.add_argument("-y", "--yes", action="store_true", help="do not ask before executing or deleting (CI)")
@@ -164,13 +180,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What --stacksets cannot be combined with: it deploys stack sets, not an environment's stack.
+NOT_WITH_STACKSETS = ("deploy", "status", "follow", "delete", "check", "cost", "change_set_name", "recreate_failed",
+                      "retain", "role_arn", "role")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    action = next((a for a in ACTIONS if getattr(args, a) not in {None, False}), None)
+    if args.role:
+        others = [f"--{a}" for a in (*ACTIONS, "check", "cost", "stacksets") if getattr(args, a) not in {None, False}]
+        if len(args.envs) != 1 or others:
+            parser.error("--role takes exactly one ENV and nothing else: python build.py prod --role deploy")
+        from builders.cli import show_roles  # no rich, no boto3: it reads params only
+
+        return show_roles(args.params_dir, args.envs[0], args.role)
+    if args.stacksets:
+        clash = [f"--{a.replace('_', '-')}" for a in NOT_WITH_STACKSETS if getattr(args, a) not in {None, False}]
+        if clash:
+            parser.error(f"--stacksets cannot be combined with {', '.join(clash)} (it takes ENVs, --plan, --yes, "
+                         "--allow-replacement, --region, --profile, --endpoint-url)")  # fmt: skip
+        args.action = "stacksets-plan" if args.plan else "stacksets"
+    action = (
+        args.action if args.stacksets else next((a for a in ACTIONS if getattr(args, a) not in {None, False}), None)
+    )
     if action in SEVERAL and not args.envs:
         parser.error(f"--{action} needs at least one ENV (e.g. `build.py dev --{action}`)")
-    if action and action not in {*SEVERAL, "diff"} and len(args.envs) != 1:
+    if action in ACTIONS and action not in {*SEVERAL, "diff"} and len(args.envs) != 1:
         parser.error(f"--{action} takes exactly one ENV")
     if args.drift and action not in {"diff", "drift"}:
         parser.error(f"--drift goes alone, or with --diff (both in one view); not with --{action or 'check'}")

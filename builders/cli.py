@@ -131,6 +131,10 @@ def run(
             from builders.docs import cost as costing  # only when asked: --help and plain builds skip the import
 
             costing.show(out, artifacts)
+        if action in {"stacksets", "stacksets-plan"}:
+            from builders.deploy import stacksets
+
+            return stacksets.run(list(configs.values()), artifacts, stacksets.options(action, aws, params_dir), out)
         if action in {"deploy", "plan"}:
             from builders import paramfiles
             from builders.deploy import run as deploying
@@ -146,6 +150,13 @@ def run(
         err.print(_interrupted_message(action, outcome.paths if outcome.done else None, envs), markup=False)
         return _interrupted_code(exc)
     return 0
+
+
+def show_roles(params_dir: Path, env: str, roles: list[str]) -> int:
+    """`build.py ENV --role NAME`: the GitHub role ARNs of ENV's account, for a workflow's $GITHUB_OUTPUT."""
+    from builders.deploy import roles as github_roles
+
+    return github_roles.show(params_dir, env, roles)
 
 
 def run_several(parser: Any, args: Any, action: str, script: Path, started: float) -> int:
@@ -190,6 +201,11 @@ def _interrupted_message(action: str | None, written: list[str] | None, envs: li
         return "interrupted; nothing was written" + (" and nothing was deployed" if action else "")
     if action == "diff":
         return f"interrupted during --diff; the build had written its files in full first ({len(written)} changed)"
+    if action in {"stacksets", "stacksets-plan"}:
+        return (
+            f"interrupted during --stacksets; the build had written its files in full first ({len(written)} "
+            "changed); see the stack sets with `python build.py --stacksets --plan`"
+        )
     if action:
         return (
             f"interrupted during --{action}; the build had written its files in full first "

@@ -69,6 +69,10 @@ def _once_each(values: tuple[str, ...]) -> None:
         raise ValueError(f"listed more than once: {', '.join(dupes)}")
 
 
+# A GitHub repository as owner/name: also templates/github-oidc.yaml's Repository AllowedPattern (builders/github.py).
+GITHUB_REPOSITORY_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+
+
 class _Model(BaseModel):
     """Frozen, closed models: a typo in a params file is an error, never ignored."""
 
@@ -577,6 +581,11 @@ class EnvConfig(_Model):
         None,
         description="An IAM role in account_id that AWS commands assume first (one set of credentials reaching "
         "each environment's account); null: use the credentials as they are.",
+    )
+    github_repository: Annotated[StrictStr, Field(pattern=GITHUB_REPOSITORY_PATTERN)] | None = Field(
+        None,
+        description="The GitHub repository (owner/name) whose workflows deploy to this account: `build.py "
+        "--stacksets` passes it to the nlsql-github-oidc stack set as Repository; null: that command refuses.",
     )
     production: StrictBool = Field(
         False, description="Production safeguards: deletion protection on the ALB and Aurora, at least one reader."

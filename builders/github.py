@@ -42,7 +42,9 @@ from dataclasses import dataclass
 from troposphere import Equals, GetAtt, If, Output, Parameter, Ref, Sub, Template, iam
 
 from builders import iam as policies
-from builders.naming import PROJECT, description
+from builders.config import GITHUB_REPOSITORY_PATTERN
+from builders.naming import PROJECT, account_role, description
+from builders.regions import PARTITION
 from builders.tags import tags
 
 FILENAME = "github-oidc.yaml"
@@ -83,16 +85,31 @@ HANDLED_APART = {"IAM", "CloudFormation", "SSM"}  # roles by name, nested stacks
 ROLE_LABELS = ("cfn-exec", "github-plan", "github-deploy")
 
 
-def _role_name(label: str) -> Sub:
-    """Role names are global to the account while this stack is per region, hence the region; they do not
+def role_name(label: str, region: str) -> str:
+    """The one spelling of this stack's role names, for the template and for `build.py ENV --role` alike.
+
+    Role names are global to the account while this stack is per region, hence the region; they do not
     start with the project's prefix, so the execution role (which manages `nlsql-*` roles) cannot touch them."""
     assert label in ROLE_LABELS, label
-    return Sub(f"{label}-{PROJECT}-${{AWS::Region}}")
+    return f"{account_role(label)}-{region}"
 
 
-def _own_roles() -> list[Sub]:
-    """This stack's roles in every region: the execution role is denied all of IAM on them, itself included."""
-    return [Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{label}-{PROJECT}-*") for label in ROLE_LABELS]
+def provider_arn(account_id: str) -> str:
+    """The ARN of an account's GitHub OIDC provider, known without asking IAM: one per account, named by its host.
+    StackSets passes it as ExistingProviderArn to the account's other regions (builders/deploy/stacksets.py)."""
+    return f"arn:{PARTITION}:iam::{account_id}:oidc-provider/{policies.GITHUB_OIDC_HOST}"
+
+
+def _role_name(label: str) -> Sub:
+    return Sub(role_name(label, "${AWS::Region}"))
+
+
+def own_roles() -> list[Sub]:
+    """This stack's roles in every region: the execution role is denied all of IAM on them, itself included;
+    the StackSets execution role (builders/stackset_execution.py) manages exactly these."""
+    return [
+        Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{role_name(label, '*')}") for label in ROLE_LABELS
+    ]
 
 
 @dataclass(frozen=True)
@@ -107,7 +124,7 @@ def build() -> Template:
         Parameter(
             "Repository",
             Type="String",
-            AllowedPattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+            AllowedPattern=GITHUB_REPOSITORY_PATTERN,
             Description="The GitHub repository allowed to deploy, as owner/name",
         )
     )
@@ -140,7 +157,7 @@ def build() -> Template:
             Policies=[
                 iam.Policy(
                     PolicyName="deploy-the-stacks",
-                    PolicyDocument=policies.cloudformation_execution(PROJECT, services, _own_roles()),
+                    PolicyDocument=policies.cloudformation_execution(PROJECT, services, own_roles()),
                 )
             ],
             Tags=tags(scope, MODULE, f"{PROJECT}-cfn-execution"),

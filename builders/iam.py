@@ -649,6 +649,25 @@ def _plan_statements(prefix: str, artifacts_bucket: AWSHelperFn, areas: tuple[st
             ],
             Resource=_stack_arns(prefix),
         ),
+        Statement(
+            # A bootstrap that StackSets made (build.py --stacksets) is the stack StackSet-nlsql-bootstrap-<id>,
+            # found by listing; ListStacks has no resource-level permissions.
+            Sid="FindTheBootstrapStackSetInstance",
+            Effect=Allow,
+            Action=[cloudformation.ListStacks],
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="ReadTheBootstrapStackSetInstance",
+            Effect=Allow,
+            Action=[cloudformation.DescribeStacks, cloudformation.GetTemplate],
+            Resource=[
+                Sub(
+                    f"arn:${{AWS::Partition}}:cloudformation:${{AWS::Region}}:${{AWS::AccountId}}:stack/"
+                    f"StackSet-{prefix}-bootstrap-*/*"
+                )
+            ],
+        ),
         Statement(Sid="ListTheArtifacts", Effect=Allow, Action=[s3.ListBucket], Resource=[bucket_arn]),
         Statement(
             # The rollback triggers a deploy names, and --status's alarms in ALARM.
@@ -986,4 +1005,130 @@ def cloudformation_execution(prefix: str, services: list[str], own_roles: list[A
             Action=[ssm.GetParameters],
             Resource=[Sub(f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter/{prefix}/*")],
         ),
+    )
+
+
+# --- the self-managed StackSets roles (templates/stackset-admin.yaml, stackset-execution.yaml) ----------------
+
+
+def stackset_administration(execution_role: str) -> PolicyDocument:
+    """StackSets' administration role: assume the execution role of that name in a target account, nothing else.
+
+    The account is `*`: the targets are whichever accounts params name, and no account id goes into a
+    template; what an account lets in is its own execution role's trust policy (stackset_execution_trust)."""
+    return _document(
+        Statement(
+            Sid="AssumeTheExecutionRoleInTheTargetAccounts",
+            Effect=Allow,
+            Action=[sts.AssumeRole],
+            Resource=[Sub(f"arn:${{AWS::Partition}}:iam::*:role/{execution_role}")],
+        )
+    )
+
+
+def stackset_execution_trust(admin_account: AWSHelperFn, admin_role: str) -> Policy:
+    """The execution role lets in one principal: the administration role of the administrator account.
+
+    Not the account's root (AWS's sample does that), which would let any principal of the administrator
+    account that may call sts:AssumeRole deploy the account-wide stacks here."""
+    return Policy(
+        Version=VERSION,
+        Statement=[
+            Statement(
+                Effect=Allow,
+                Principal=Principal(
+                    "AWS", Sub(f"arn:${{AWS::Partition}}:iam::${{Admin}}:role/{admin_role}", Admin=admin_account)
+                ),  # fmt: skip
+                Action=[sts.AssumeRole],
+            )
+        ],
+    )
+
+
+# What CloudFormation's handlers call for the account-wide stacks' types (their registry schemas' handler
+# permissions, tests/test_stacksets.py compares): the ECR repositories, the boundary policy, the OIDC provider,
+# the GitHub stack's roles. S3 reuses the execution role's bucket lists above.
+ECR_REPOSITORY_ACTIONS = [
+    ecr.CreateRepository, ecr.DeleteRepository, ecr.DescribeRepositories, ecr.PutLifecyclePolicy,
+    ecr.GetLifecyclePolicy, ecr.DeleteLifecyclePolicy, ecr.SetRepositoryPolicy, ecr.GetRepositoryPolicy,
+    ecr.DeleteRepositoryPolicy, ecr.PutImageScanningConfiguration, ecr.PutImageTagMutability, ecr.TagResource,
+    ecr.UntagResource, ecr.ListTagsForResource,
+]  # fmt: skip
+MANAGED_POLICY_ACTIONS = [
+    iam.CreatePolicy, iam.DeletePolicy, iam.GetPolicy, iam.GetPolicyVersion, iam.ListPolicyVersions,
+    iam.CreatePolicyVersion, iam.DeletePolicyVersion, iam.ListEntitiesForPolicy, iam.TagPolicy, iam.UntagPolicy,
+]  # fmt: skip
+OIDC_PROVIDER_ACTIONS = [
+    iam.CreateOpenIDConnectProvider, iam.DeleteOpenIDConnectProvider, iam.GetOpenIDConnectProvider,
+    iam.TagOpenIDConnectProvider, iam.UntagOpenIDConnectProvider, iam.ListOpenIDConnectProviderTags,
+    iam.AddClientIDToOpenIDConnectProvider, iam.RemoveClientIDFromOpenIDConnectProvider,
+    iam.UpdateOpenIDConnectProviderThumbprint,
+]  # fmt: skip
+GITHUB_ROLE_ACTIONS = [
+    iam.CreateRole, iam.DeleteRole, iam.GetRole, iam.UpdateRole, iam.UpdateRoleDescription, iam.UpdateAssumeRolePolicy,
+    iam.PutRolePolicy, iam.DeleteRolePolicy, iam.GetRolePolicy, iam.ListRolePolicies, iam.ListAttachedRolePolicies,
+    iam.TagRole, iam.UntagRole, iam.ListRoleTags,
+]  # fmt: skip
+# What StackSets does in a target account as the execution role, besides the resources: the instance's stack
+# (named StackSet-<stack set>-<id>) and the reads around it.
+STACKSET_STACK_ACTIONS = [
+    cloudformation.CreateStack, cloudformation.UpdateStack, cloudformation.DeleteStack, cloudformation.DescribeStacks,
+    cloudformation.DescribeStackEvents, cloudformation.DescribeStackResources, cloudformation.GetTemplate,
+    cloudformation.GetTemplateSummary, cloudformation.CreateChangeSet, cloudformation.DescribeChangeSet,
+    cloudformation.ExecuteChangeSet, cloudformation.DeleteChangeSet, cloudformation.TagResource,
+    cloudformation.UntagResource,
+]  # fmt: skip
+
+
+def stackset_execution(prefix: str, github_roles: list[AWSHelperFn], oidc_host: str) -> PolicyDocument:
+    """StackSets' execution role: create, update and delete exactly what the account-wide stacks hold.
+
+    Each statement is scoped to the names those stacks give (`<prefix>/*` repositories, `<prefix>-*`
+    buckets, the boundary policy, GitHub's provider, the GitHub stack's roles, `StackSet-<prefix>-*`
+    stacks) in any region of this account, since one role serves every region. It is an administrator's
+    tool (it writes the boundary and roles without one), which is why only the administration role of the
+    administrator account can assume it.
+    """
+
+    def arn(service: str, rest: str, region: str = "*") -> Sub:
+        return Sub(f"arn:${{AWS::Partition}}:{service}:{region}:${{AWS::AccountId}}:{rest}")
+
+    return _document(
+        Statement(
+            Sid="TheInstancesStacks",
+            Effect=Allow,
+            Action=STACKSET_STACK_ACTIONS,
+            Resource=[arn("cloudformation", f"stack/StackSet-{prefix}-*/*")],
+        ),
+        Statement(
+            Sid="TheEcrRepositories",
+            Effect=Allow,
+            Action=ECR_REPOSITORY_ACTIONS,
+            Resource=[arn("ecr", f"repository/{prefix}/*")],
+        ),
+        Statement(
+            Sid="TheArtifactsBuckets",
+            Effect=Allow,
+            Action=S3_BUCKET_ACTIONS,
+            Resource=[Sub(f"arn:${{AWS::Partition}}:s3:::{prefix}-*")],
+        ),
+        Statement(
+            Sid="TheArtifactsBucketsObjects",
+            Effect=Allow,
+            Action=S3_OBJECT_ACTIONS,
+            Resource=[Sub(f"arn:${{AWS::Partition}}:s3:::{prefix}-*/*")],
+        ),
+        Statement(
+            Sid="ThePermissionsBoundary",
+            Effect=Allow,
+            Action=MANAGED_POLICY_ACTIONS,
+            Resource=[_any_boundary_arn(prefix)],
+        ),
+        Statement(
+            Sid="GitHubsOidcProvider",
+            Effect=Allow,
+            Action=OIDC_PROVIDER_ACTIONS,
+            Resource=[arn("iam", f"oidc-provider/{oidc_host}", region="")],
+        ),
+        Statement(Sid="TheGitHubStacksRoles", Effect=Allow, Action=GITHUB_ROLE_ACTIONS, Resource=github_roles),
     )

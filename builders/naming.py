@@ -27,6 +27,18 @@ def repository(service: str) -> str:
     return f"{PROJECT}/{service}"
 
 
+def account_role(label: str) -> str:
+    """A role of the account-wide stacks: `<label>-nlsql`, never `nlsql-<label>`, because the CloudFormation
+    execution role manages exactly the `nlsql-*` roles, and must not be able to touch the roles that deploy it."""
+    return f"{label}-{PROJECT}"
+
+
+# The self-managed StackSets pair (templates/stackset-admin.yaml, stackset-execution.yaml). One each per account,
+# not per region: StackSets looks the execution role up by this name in every target account.
+STACKSET_ADMIN_ROLE = account_role("stackset-admin")
+STACKSET_EXECUTION_ROLE = account_role("stackset-execution")
+
+
 def az_letter(index: int) -> str:
     """The suffix of the index-th AZ: a, b, c... (as in the seed's "AZ-a")."""
     return "abcdef"[index]

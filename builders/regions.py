@@ -164,3 +164,8 @@ def profile_callable_from(model_id: str, region: str) -> bool:
     if profile_model(model_id) is None:
         return True
     return region.startswith(PROFILE_SOURCES[model_id.split(".", 1)[0]])
+
+
+# Every region above is a commercial one, so ARNs made outside a template (build.py ENV --role, StackSets'
+# parameter overrides) are in the `aws` partition; a region of another partition is refused by the params check.
+PARTITION = "aws"

@@ -15,7 +15,7 @@ from troposphere import Tags
 
 from builders.naming import PROJECT, Scope
 
-Module = Literal["root", "network", "storage", "database", "compute", "monitoring", "bootstrap", "github"]
+Module = Literal["root", "network", "storage", "database", "compute", "monitoring", "bootstrap", "github", "stacksets"]
 MANAGED_BY = "cloudformation"
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from cfnlint.decode.decode import decode_str
 
+from builders.build.pipeline import SHARED_FILES
 from builders.docs.readback import props, ref, resources  # noqa: F401 - the tests' template readers
 from builders.root import LAYERS
 
@@ -27,8 +28,8 @@ TEMPLATES = REPO / "templates"
 # Every stack of an environment: the root, then its nested stacks in deploy order (builders/root.py LAYERS).
 STACKS: tuple[str, ...] = ("root", *(layer.module for layer in LAYERS))
 ENVS = sorted(p.stem for p in PARAMS.glob("*.yaml"))
-# The templates a build of everything writes: every environment's stacks, and the two account-wide ones.
-TEMPLATE_COUNT = len(ENVS) * len(STACKS) + 2
+# The templates a build of everything writes: every environment's stacks, and the account-wide ones.
+TEMPLATE_COUNT = len(ENVS) * len(STACKS) + len(SHARED_FILES)
 
 
 @cache

@@ -31,6 +31,13 @@ What it models, failures included:
   does not exist, rolls the operation back with the alarm's ARN in the reason; DescribeAlarms's filters;
 - types moto does not model (UNMODELLED): a generic provider from their registry schemas (properties
   validated, GetAtt only of readOnlyProperties);
+- self-managed stack sets: each instance runs as the execution role of its account, which must exist and trust the
+  administration role (else the instance fails with StackSets' "Account ... should have '<role>' role with trust
+  relationship to Role '<admin>'."); its stack StackSet-<name>-<id> is created or updated (UpdateStackSet,
+  UpdateStackInstances) in its own account and region through a change set, so a failing resource rolls it back
+  and fails the instance naming the resource; one instance at a time, the rest CANCELLED after a failure;
+  operations RUNNING, then SUCCEEDED or FAILED, one at a time per stack set (OperationInProgressException);
+  CAPABILITY_(NAMED_)IAM needed for IAM resources; GitHub's OIDC provider is IAM's, one per account;
 - IAM roles' permissions boundaries (one that does not exist fails the role); nested stack outputs, ids and
   names; termination protection; KMS keys; Lambda-backed custom resources run
   in-process; faults a test can inject: DATA_API_ERRORS, LOST_ANSWERS, UPDATE_ERRORS, THROTTLED, DRIFT_FAILURES,
@@ -48,7 +55,8 @@ stack's outputs are not marked as changing when that stack changes; the services
 schemas (engine versions, deletion protection refusing a delete, ENIs holding a subnet); what an IAM policy
 allows (moto evaluates none: the permissions boundary and the execution role are proven on the documents,
 tests/test_boundary.py); DescribeEvents; drift of any type but log groups' retention and buckets' tags
-(the rest is NOT_CHECKED);
+(the rest is NOT_CHECKED); StackSets' OperationPreferences, parallel regions, a missing administration role,
+StopStackSetOperation undoing nothing already done;
 rate limits themselves.
 """
 
@@ -2618,6 +2626,327 @@ def drift_detection_per_stack() -> None:
     CloudFormationResponse.describe_stack_drift_detection_status = describe_stack_drift_detection_status
     CloudFormationResponse.describe_stack_resource_drifts = describe_stack_resource_drifts
     CloudFormationResponse.list_stack_resources = list_stack_resources
+
+
+@patch
+def oidc_providers_from_cloudformation() -> None:
+    """Gap: moto's CloudFormation has no AWS::IAM::OIDCProvider: it warns, makes nothing, and `!Ref` answers the
+    logical id, so a second provider for the same URL in one account (a second region's GitHub stack without
+    ExistingProviderArn) looks fine.
+    Real: the provider is IAM's, global to the account, and `!Ref` is its ARN
+    (arn:aws:iam::<account>:oidc-provider/<host>); a second one for the same URL fails the resource with
+    "Provider with url https://<host> already exists."; deleting the stack deletes it. Still not shown: updates
+    of its client ids or thumbprints (a changed Url replaces it, which IAM then refuses as above)."""
+    from moto.cloudformation import parsing
+    from moto.core.common_models import CloudFormationModel
+    from moto.iam.models import iam_backends
+
+    class OidcProvider(CloudFormationModel):  # type: ignore[misc]
+        __module__ = "tests.localaws"
+
+        def __init__(self, arn: str, account_id: str) -> None:
+            self.arn, self.account_id = arn, account_id
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.arn
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::IAM::OIDCProvider"
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return attr == "Arn"
+
+        def get_cfn_attribute(self, attribute_name: str) -> str:
+            return self.arn
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,
+                                            region_name: str, **kwargs: Any) -> Any:  # fmt: skip
+            properties = cloudformation_json.get("Properties") or {}
+            iam = iam_backends[account_id]["aws"]
+            url = properties["Url"]
+            if any(p.url == url.removeprefix("https://") or p.url == url for p in iam.open_id_providers.values()):
+                raise ServiceError(f"Provider with url {url} already exists.")
+            tags = [{"Key": t["Key"], "Value": t["Value"]} for t in properties.get("Tags") or []]
+            provider = iam.create_open_id_connect_provider(url, properties.get("ThumbprintList") or [],
+                                                           properties.get("ClientIdList") or [], tags)  # fmt: skip
+            return cls(provider.arn, account_id)
+
+        @classmethod
+        def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,
+                                            region_name: str) -> None:  # fmt: skip
+            iam_backends[account_id]["aws"].open_id_providers.pop(resource_name, None)
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            iam_backends[account_id]["aws"].open_id_providers.pop(self.arn, None)
+
+    original = parsing.resource_class_from_type
+
+    def resource_class_from_type(resource_type: str) -> Any:
+        return OidcProvider if resource_type == "AWS::IAM::OIDCProvider" else original(resource_type)
+
+    parsing.resource_class_from_type = resource_class_from_type
+
+
+# How long a stack set operation stays RUNNING here (LOCALAWS_STACKSET_SECONDS): its work is done when it is
+# called, and the operation, its results and its instances say RUNNING until this much time has passed.
+STACKSET_SECONDS = float(os.environ.get("LOCALAWS_STACKSET_SECONDS", "0.5"))
+
+
+class _StackInstance:
+    """A stack instance as StackSets keeps it: its overrides, its stack in the target account and region (none
+    until one is made), and how the last operation on it ended (shown as RUNNING until that operation ends)."""
+
+    def __init__(self, stack_set: Any, account: str, region: str, overrides: list[dict[str, Any]]) -> None:
+        self.stack_set, self.account_id, self.region_name = stack_set, account, region
+        self.parameters = overrides
+        self.stack_id: str | None = None
+        self.detailed, self.reason, self.ends = "PENDING", "", 0.0
+
+    def backend(self) -> Any:
+        from moto.cloudformation.models import cloudformation_backends
+
+        return cloudformation_backends[self.account_id][self.region_name]
+
+    def delete(self) -> None:  # DeleteStackInstances (RetainStacks is not read: the stack goes)
+        if self.stack_id and self.stack_id in self.backend().stacks:
+            self.backend().delete_stack(self.stack_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        detailed = "RUNNING" if time.monotonic() < self.ends else self.detailed
+        status = "CURRENT" if detailed == "SUCCEEDED" else "OUTDATED"
+        answer = {"StackSetId": self.stack_set.id, "Region": self.region_name, "Account": self.account_id,
+                  "ParameterOverrides": self.parameters, "Status": status, "DriftStatus": "NOT_CHECKED",
+                  "StackInstanceStatus": {"DetailedStatus": detailed}}  # fmt: skip
+        if self.stack_id:
+            answer["StackId"] = self.stack_id
+        if detailed in {"FAILED", "CANCELLED"}:
+            answer["StatusReason"] = self.reason
+        return answer
+
+
+def _instance_values(stack_set: Any, instance: _StackInstance) -> dict[str, str]:
+    """The instance's parameter values: the stack set's, with the instance's overrides on top."""
+    values = dict(stack_set.parameters or {})
+    values.update({p["ParameterKey"]: p["ParameterValue"] for p in instance.parameters if "ParameterValue" in p})
+    return values
+
+
+def _execution_role_refusal(stack_set: Any, account: str) -> str | None:
+    """AWS's reason when the target account has no execution role of the stack set's name, or one whose trust
+    policy does not let the administration role in; None when StackSets can assume it."""
+    from moto.iam.models import iam_backends
+
+    admin_account = stack_set.arn.split(":")[4]
+    admin_role = stack_set.administration_role_arn
+    roles = iam_backends[account]["aws"].roles.values()
+    role = next((r for r in roles if r.name == stack_set.execution_role_name), None)
+    if role is not None and _trusts(role.assume_role_policy_document, admin_account, admin_role):
+        return None
+    return (f"Account {account} should have '{stack_set.execution_role_name}' role with trust relationship to "
+            f"Role '{admin_role.rsplit('/', 1)[-1]}'.")  # fmt: skip
+
+
+def _failure_reason(stack: Any) -> str:
+    """StackSets' reason for an instance whose stack failed: the first resource that failed, in its words."""
+    for event in stack.events:
+        if event.resource_status.endswith("_FAILED") and event.logical_resource_id != stack.name:
+            return (f"ResourceLogicalId:{event.logical_resource_id}, ResourceType:{event.resource_type}, "
+                    f"ResourceStatusReason:{event.resource_status_reason}.")  # fmt: skip
+    return f"Stack {stack.name} ended {stack.status}: {stack.status_reason or 'no reason given'}"
+
+
+def _run_instance(stack_set: Any, instance: _StackInstance, operation_id: str) -> tuple[str, str]:
+    """Create or update the instance's stack as the execution role would: (SUCCEEDED | FAILED, reason)."""
+    refusal = _execution_role_refusal(stack_set, instance.account_id)
+    if refusal:
+        return "FAILED", refusal
+    backend = instance.backend()
+    stack = backend.stacks.get(instance.stack_id) if instance.stack_id else None
+    if stack is not None and stack.status in {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED"}:
+        backend.delete_stack(stack.stack_id)  # a failed create is made again from scratch
+        stack = None
+    name = stack.name if stack else f"StackSet-{stack_set.name}-{operation_id}"
+    kind = "UPDATE" if stack else "CREATE"
+    change_set_id, stack_id = backend.create_change_set(
+        name, f"stackset-{operation_id}", stack_set.template, _instance_values(stack_set, instance),
+        f"StackSet {stack_set.name}", kind, tags=stack_set.tags)  # fmt: skip
+    instance.stack_id = stack_id
+    change_set = backend.describe_change_set(change_set_id)
+    if change_set.status == "FAILED":  # nothing to change
+        backend.delete_change_set(change_set_id)
+        return "SUCCEEDED", ""
+    try:
+        backend.execute_change_set(change_set_id)
+    except Exception as error:  # noqa: BLE001 - what a resource's handler answers becomes the instance's reason
+        return "FAILED", f"ResourceStatusReason:{_error_text(error)}."
+    stack = backend.stacks.get(stack_id) or backend.deleted_stacks.get(stack_id)
+    if stack is None or stack.status not in {"CREATE_COMPLETE", "UPDATE_COMPLETE"}:
+        return "FAILED", _failure_reason(stack) if stack else "the stack is gone"
+    return "SUCCEEDED", ""
+
+
+def _busy(stack_set: Any) -> None:
+    """Real: one operation at a time per stack set; another while one runs is OperationInProgressException."""
+    from moto.cloudformation.exceptions import CloudFormationError
+
+    class OperationInProgressException(CloudFormationError):
+        code = "OperationInProgressException"
+
+    for operation in stack_set.operations:
+        if stack_set.get_operation(operation["OperationId"])["Status"] == "RUNNING":
+            raise OperationInProgressException(
+                f"Another Operation on StackSet {stack_set.arn} is in progress: {operation['OperationId']}"
+            )
+
+
+def _operation(stack_set: Any, action: str, instances: list[_StackInstance], operation_id: str | None) -> str:
+    """Run the instances one at a time (MaxConcurrentCount 1) until one fails (FailureToleranceCount 0: the rest
+    are CANCELLED), and record the operation, RUNNING for STACKSET_SECONDS and then SUCCEEDED or FAILED."""
+    from moto.moto_api._internal import mock_random
+
+    operation_id = operation_id or str(mock_random.uuid4())
+    ends = time.monotonic() + STACKSET_SECONDS
+    results, failed = [], False
+    for instance in instances:
+        if failed:
+            status, reason = "CANCELLED", "Cancelled since failure tolerance has exceeded"
+        else:
+            status, reason = _run_instance(stack_set, instance, operation_id)
+            failed = status == "FAILED"
+        instance.detailed, instance.reason, instance.ends = status, reason, ends
+        results.append({"Account": instance.account_id, "Region": instance.region_name, "Status": status,
+                        **({"StatusReason": reason} if reason else {})})  # fmt: skip
+    operation = stack_set._create_operation(operation_id=operation_id, action=action, status="RUNNING")
+    operation.update(localaws_results=results, localaws_ends=ends, localaws_final="FAILED" if failed else "SUCCEEDED")
+    return operation_id
+
+
+def _targets(stack_set: Any, accounts: list[str], regions: list[str]) -> list[_StackInstance]:
+    """The stack set's instances in those accounts and regions (all of them when neither is named)."""
+    return [i for i in stack_set.instances.stack_instances
+            if (not accounts or i.account_id in accounts) and (not regions or i.region_name in regions)]  # fmt: skip
+
+
+def _needs_capabilities(template: str, capabilities: list[str]) -> None:
+    """Real: a stack set whose template has IAM resources is refused without the capability that allows them."""
+    from moto.cloudformation.exceptions import CloudFormationError
+
+    class InsufficientCapabilitiesException(CloudFormationError):
+        code = "InsufficientCapabilitiesException"
+
+    resources = _parsed(template).values()
+    iam = [r for r in resources if str(r.get("Type", "")).startswith("AWS::IAM::")]
+    named = any("RoleName" in (r.get("Properties") or {}) or "ManagedPolicyName" in (r.get("Properties") or {})
+                for r in iam)  # fmt: skip
+    wanted = "CAPABILITY_NAMED_IAM" if named else "CAPABILITY_IAM"
+    if iam and wanted not in capabilities and "CAPABILITY_NAMED_IAM" not in capabilities:
+        raise InsufficientCapabilitiesException(f"Requires capabilities : [{wanted}]")
+
+
+@patch
+def stack_sets_deploy_through_their_roles() -> None:
+    """Gaps (self-managed stack sets): an instance's stack is made at once, named `StackSet:<name>`, whatever the
+    roles; a template that fails to create answers HTTP 500; UpdateStackSet and UpdateStackInstances change no
+    stack; every operation is SUCCEEDED at once, its results say nothing of a failure, and every instance is
+    CURRENT; templates with IAM resources need no capability.
+    Real: StackSets assumes the execution role (ExecutionRoleName) in each target account as the administration
+    role; an account without that role, or whose role does not trust the administration role (or its account),
+    fails the instance with "Account <id> should have '<execution role>' role with trust relationship to Role
+    '<administration role>'."; otherwise the instance's stack `StackSet-<name>-<id>` is created (or updated, with
+    the stack set's template and the instance's parameter overrides) in the target account and region, through a
+    change set, so a resource that fails fails the stack as a deploy's does (rolled back) and the instance with
+    "ResourceLogicalId:..., ResourceType:..., ResourceStatusReason:...". Instances run one at a time and, with
+    FailureToleranceCount 0, the first failure CANCELS the rest; the operation is RUNNING (STACKSET_SECONDS
+    here), then SUCCEEDED or FAILED, its results and the instances (OUTDATED, DetailedStatus FAILED or CANCELLED,
+    StatusReason) say which; a second operation while one runs is OperationInProgressException; CreateStackSet
+    and UpdateStackSet need CAPABILITY_(NAMED_)IAM for IAM resources.
+    Still not shown: what the administration role itself may do (a missing one, or one without sts:AssumeRole,
+    is not refused here), what the execution role's policy allows (moto evaluates no policy), OperationPreferences
+    (one instance at a time and no failure tolerance are what it models, the project's settings), regions run in
+    parallel, StopStackSetOperation stopping work already done, drift, service-managed stack sets (left to moto)."""
+    from moto.cloudformation import models
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult
+
+    original_create = models.StackSet.create_stack_instances
+
+    def create_stack_instances(self: Any, accounts: list[str], regions: list[str], deployment_targets: Any,
+                               parameters: list[dict[str, Any]]) -> str:  # fmt: skip
+        if self.permission_model != "SELF_MANAGED":
+            return original_create(self, accounts, regions, deployment_targets, parameters)
+        _busy(self)
+        new = []
+        for region in regions:
+            for account in accounts:
+                if self.instances.get_instance(account, region) is None:  # an existing one is left as it is
+                    new.append(_StackInstance(self, account, region, list(parameters or [])))
+        self.instances.stack_instances += new
+        return _operation(self, "CREATE", new, None)
+
+    models.StackSet.create_stack_instances = create_stack_instances
+
+    def update(self: Any, template: str, description: str, parameters: dict[str, str], tags: dict[str, str],
+               admin_role: str, execution_role: str, accounts: list[str], regions: list[str],
+               operation_id: str) -> dict[str, Any]:  # fmt: skip
+        _busy(self)
+        self.template = template or self.template
+        self.description = description if description is not None else self.description
+        self.parameters = parameters or self.parameters
+        self.tags = tags or self.tags
+        self.administration_role_arn = admin_role or self.administration_role_arn
+        self.execution_role_name = execution_role or self.execution_role_name
+        return self.get_operation(_operation(self, "UPDATE", _targets(self, accounts, regions), operation_id))
+
+    models.StackSet.update = update
+
+    def update_instances(self: Any, accounts: list[str], regions: list[str],
+                         parameters: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+        _busy(self)
+        targets = _targets(self, accounts, regions)
+        if len(targets) != len(accounts) * len(regions):
+            raise models.StackInstanceNotFound()
+        for instance in targets:
+            instance.parameters = list(parameters or [])
+        return self.get_operation(_operation(self, "UPDATE", targets, None))
+
+    models.StackSet.update_instances = update_instances
+    original_get = models.StackSet.get_operation
+
+    def get_operation(self: Any, operation_id: str) -> dict[str, Any]:
+        operation = original_get(self, operation_id)
+        if operation.get("Status") == "RUNNING" and time.monotonic() >= operation.get("localaws_ends", 0):
+            operation["Status"] = operation["localaws_final"]
+        return operation
+
+    models.StackSet.get_operation = get_operation
+
+    def list_stack_set_operation_results(self: Any) -> Any:
+        operation = self.cloudformation_backend.describe_stack_set_operation(
+            self._get_param("StackSetName"), self._get_param("OperationId"))[1]  # fmt: skip
+        running = operation["Status"] == "RUNNING"
+        summaries = [{**r, "Status": "RUNNING"} if running else r for r in operation.get("localaws_results", [])]
+        for summary in summaries:
+            if running:
+                summary.pop("StatusReason", None)
+        return ActionResult({"Summaries": summaries})
+
+    CloudFormationResponse.list_stack_set_operation_results = list_stack_set_operation_results
+
+    def with_capabilities(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def answer(self: Any) -> Any:
+            body = self._get_param("TemplateBody")
+            if body is not None:
+                _needs_capabilities(body, self._get_param("Capabilities", []))
+            return original(self)
+
+        return answer
+
+    for action in ("create_stack_set", "update_stack_set"):
+        setattr(CloudFormationResponse, action, with_capabilities(getattr(CloudFormationResponse, action)))
 
 
 def patch_all() -> None:

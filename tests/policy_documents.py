@@ -18,6 +18,7 @@ from typing import Any
 
 from cfnlint.decode.decode import decode_str
 
+from builders.build.pipeline import SHARED_FILES
 from tests.conftest import ENVS, TEMPLATES
 
 ACCOUNT = "123456789012"
@@ -37,6 +38,7 @@ PARAMETERS = {
     "DatabaseClusterResourceId": "cluster-ABCDEFGHIJKLMNOPQRSTUVWXY",
     "ExistingProviderArn": f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com",
     "Repository": "example-org/nlsql-infra",
+    "AdministratorAccountId": "111122223333",  # the StackSets administrator account (stackset-execution.yaml)
 }
 # Where CloudFormation keeps each template's policy documents.
 DOCUMENT_KEYS = ("AssumeRolePolicyDocument", "PolicyDocument", "KeyPolicy")
@@ -134,7 +136,7 @@ class Document:
 def template_paths() -> list[str]:
     """Every generated template that can hold a policy document."""
     stacks = ("network", "storage", "database", "compute", "root")
-    return [f"{env}/{stack}.yaml" for env in ENVS for stack in stacks] + ["bootstrap.yaml", "github-oidc.yaml"]
+    return [f"{env}/{stack}.yaml" for env in ENVS for stack in stacks] + list(SHARED_FILES)
 
 
 def documents() -> Iterator[Document]:

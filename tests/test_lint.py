@@ -11,6 +11,7 @@ from builders import cli, root
 from builders.build import limits, lintcache
 from builders.build import lint as lint_module
 from builders.build.lint import lint
+from builders.build.pipeline import SHARED_FILES
 from tests.conftest import ENVS, PARAMS, STACKS, TEMPLATES, CleanLintPool, tree_digest
 
 TEMPLATE_FILES = sorted(TEMPLATES.rglob("*.yaml"))
@@ -23,7 +24,7 @@ def test_committed_template_is_lint_clean(path: Path) -> None:
 
 def test_every_stack_of_every_environment_is_linted() -> None:
     account_wide = {p.name for p in TEMPLATE_FILES if p.parent == TEMPLATES}
-    assert account_wide == {"bootstrap.yaml", "github-oidc.yaml"}
+    assert account_wide == set(SHARED_FILES)
     assert len(TEMPLATE_FILES) == len(account_wide) + len(ENVS) * len(STACKS)
 
 

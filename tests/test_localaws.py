@@ -268,6 +268,7 @@ def test_the_server_listens_on_loopback_only(local) -> None:
         "cloudwatch_alarms_from_cloudformation", "rollback_triggers_watch_alarms",
         "composite_alarms_follow_their_members", "ecs_services_keep_their_deployment_configuration",
         "assume_role_needs_a_role_that_trusts_the_caller", "drift_detection_per_stack",
+        "oidc_providers_from_cloudformation", "stack_sets_deploy_through_their_roles",
     }, "every patch has a test in this file"  # fmt: skip
 
 
@@ -1068,3 +1069,132 @@ def test_drift_detection_is_refused_for_a_missing_or_busy_stack_and_a_resource_i
     assert answer["DetectionStatusReason"] == (
         "Failed to detect drift on resources [Logs]: User is not authorized to perform: logs:DescribeLogGroups"
     )
+
+
+# --- StackSets (stack_sets_deploy_through_their_roles, oidc_providers_from_cloudformation) -----------------------
+
+QUEUE = json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}})
+
+
+def _regional(local: localaws.LocalAws, service: str, account: str, region: str) -> Any:
+    client = boto3.client(service, endpoint_url=local.url, region_name=region, aws_access_key_id="testing",
+                          aws_secret_access_key="testing")  # fmt: skip
+    client.meta.events.register("before-sign.*.*", lambda request, **_: request.headers.__setitem__(
+        "x-moto-account-id", account))  # fmt: skip
+    return client
+
+
+def _execution_role(local: localaws.LocalAws, account: str, trusted: str) -> None:
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"AWS": trusted}}]}  # fmt: skip
+    _in_account(local, "iam", account).create_role(RoleName="exec", AssumeRolePolicyDocument=json.dumps(trust))
+
+
+def _stack_set(local: localaws.LocalAws, name: str, body: str = QUEUE) -> Any:
+    cf = _client(local, "cloudformation")
+    cf.create_stack_set(StackSetName=name, TemplateBody=body, PermissionModel="SELF_MANAGED",
+                        AdministrationRoleARN="arn:aws:iam::123456789012:role/admin", ExecutionRoleName="exec",
+                        Capabilities=["CAPABILITY_NAMED_IAM"])  # fmt: skip
+    return cf
+
+
+def _ended(cf: Any, name: str, operation_id: str) -> str:
+    first = cf.describe_stack_set_operation(StackSetName=name, OperationId=operation_id)["StackSetOperation"]
+    assert first["Status"] == "RUNNING", "an operation runs before it ends"
+    time.sleep(localaws.STACKSET_SECONDS + 0.1)
+    return cf.describe_stack_set_operation(StackSetName=name, OperationId=operation_id)["StackSetOperation"]["Status"]
+
+
+def _results(cf: Any, name: str, operation_id: str) -> list[tuple[str, str, str, str]]:
+    summaries = cf.list_stack_set_operation_results(StackSetName=name, OperationId=operation_id)["Summaries"]
+    return [(s["Account"], s["Region"], s["Status"], s.get("StatusReason", "")) for s in summaries]
+
+
+def test_a_stack_set_instance_runs_as_the_execution_role_that_trusts_the_admin_role(local) -> None:
+    untrusting, trusting = "210000000001", "210000000002"
+    _execution_role(local, untrusting, "arn:aws:iam::999999999999:role/admin")
+    _execution_role(local, trusting, "arn:aws:iam::123456789012:role/admin")
+    cf = _stack_set(local, "roles-checked")
+    operation = cf.create_stack_instances(StackSetName="roles-checked", Accounts=[trusting, untrusting, "210000000003"],
+                                          Regions=["eu-west-1"])["OperationId"]  # fmt: skip
+    with pytest.raises(ClientError, match="OperationInProgressException"):
+        cf.create_stack_instances(StackSetName="roles-checked", Accounts=[trusting], Regions=["us-east-1"])
+    assert _ended(cf, "roles-checked", operation) == "FAILED"
+    reason = f"Account {untrusting} should have 'exec' role with trust relationship to Role 'admin'."
+    assert _results(cf, "roles-checked", operation) == [
+        (trusting, "eu-west-1", "SUCCEEDED", ""),
+        (untrusting, "eu-west-1", "FAILED", reason),
+        ("210000000003", "eu-west-1", "CANCELLED", "Cancelled since failure tolerance has exceeded"),
+    ]
+    instances = {i["Account"]: i for i in cf.list_stack_instances(StackSetName="roles-checked")["Summaries"]}
+    assert instances[trusting]["Status"] == "CURRENT"
+    assert (instances[untrusting]["Status"], instances[untrusting]["StackInstanceStatus"]["DetailedStatus"],
+            instances[untrusting]["StatusReason"]) == ("OUTDATED", "FAILED", reason)  # fmt: skip
+    # The stack is in the target account and region, and nowhere else.
+    (stack,) = _regional(local, "cloudformation", trusting, "eu-west-1").describe_stacks()["Stacks"]
+    assert stack["StackName"].startswith("StackSet-roles-checked-") and stack["StackStatus"] == "CREATE_COMPLETE"
+    assert _regional(local, "cloudformation", untrusting, "eu-west-1").describe_stacks()["Stacks"] == []
+    assert _regional(local, "cloudformation", trusting, "us-east-1").describe_stacks()["Stacks"] == []
+
+
+def test_an_instance_whose_template_fails_rolls_back_and_names_the_resource(local) -> None:
+    account = "220000000001"
+    _execution_role(local, account, f"arn:aws:iam::{123456789012}:root")
+    body = json.dumps({"Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": {
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []},
+        "PermissionsBoundary": f"arn:aws:iam::{account}:policy/missing"}}}})  # fmt: skip
+    cf = _stack_set(local, "fails-to-create", body)
+    operation = cf.create_stack_instances(StackSetName="fails-to-create", Accounts=[account],
+                                          Regions=["us-east-1"])["OperationId"]  # fmt: skip
+    assert _ended(cf, "fails-to-create", operation) == "FAILED"
+    ((_, _, status, reason),) = _results(cf, "fails-to-create", operation)
+    assert status == "FAILED" and reason.startswith("ResourceLogicalId:Role, ResourceType:AWS::IAM::Role, "
+                                                    "ResourceStatusReason:"), reason  # fmt: skip
+    assert "missing" in reason
+    (stack,) = _regional(local, "cloudformation", account, "us-east-1").describe_stacks()["Stacks"]
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+
+
+def test_update_stack_set_updates_every_instances_stack_and_capabilities_are_needed(local) -> None:
+    account = "230000000001"
+    _execution_role(local, account, "arn:aws:iam::123456789012:role/admin")
+    cf = _stack_set(local, "updated")
+    created = cf.create_stack_instances(StackSetName="updated", Accounts=[account],
+                                        Regions=["us-east-1", "us-west-2"])["OperationId"]  # fmt: skip
+    assert _ended(cf, "updated", created) == "SUCCEEDED"
+    body = json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}, "Topic": {"Type": "AWS::SNS::Topic"}}})
+    updated = cf.update_stack_set(StackSetName="updated", TemplateBody=body)["OperationId"]
+    assert _ended(cf, "updated", updated) == "SUCCEEDED"
+    for region in ("us-east-1", "us-west-2"):
+        client = _regional(local, "cloudformation", account, region)
+        (stack,) = client.describe_stacks()["Stacks"]
+        assert stack["StackStatus"] == "UPDATE_COMPLETE", region
+        assert {r["LogicalResourceId"] for r in client.describe_stack_resources(StackName=stack["StackName"])[
+            "StackResources"]} == {"Queue", "Topic"}  # fmt: skip
+    role = json.dumps({"Resources": {"R": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": "named",
+                       "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}}}}})  # fmt: skip
+    with pytest.raises(ClientError, match=r"InsufficientCapabilities.*CAPABILITY_NAMED_IAM"):
+        cf.update_stack_set(StackSetName="updated", TemplateBody=role)
+
+
+def test_a_github_provider_is_iams_one_per_account(local) -> None:
+    account = "240000000001"
+    body = json.dumps({"Resources": {"Provider": {"Type": "AWS::IAM::OIDCProvider", "Properties": {
+        "Url": "https://token.actions.githubusercontent.com", "ClientIdList": ["sts.amazonaws.com"]}}},
+        "Outputs": {"Arn": {"Value": {"Ref": "Provider"}}}})  # fmt: skip
+    east = _regional(local, "cloudformation", account, "us-east-1")
+    east.create_stack(StackName="first", TemplateBody=body)
+    arn = f"arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com"
+    assert east.describe_stacks(StackName="first")["Stacks"][0]["Outputs"][0]["OutputValue"] == arn
+    iam = _in_account(local, "iam", account)
+    assert [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]] == [arn]
+    west = _regional(local, "cloudformation", account, "us-west-2")
+    change_set = west.create_change_set(StackName="second", ChangeSetName="c", ChangeSetType="CREATE",
+                                        TemplateBody=body)["Id"]  # fmt: skip
+    west.execute_change_set(ChangeSetName=change_set)
+    (second,) = west.describe_stacks(StackName="second")["Stacks"]
+    assert second["StackStatus"] == "ROLLBACK_COMPLETE"
+    reasons = [e.get("ResourceStatusReason", "") for e in west.describe_stack_events(StackName="second")["StackEvents"]]
+    assert "Provider with url https://token.actions.githubusercontent.com already exists." in reasons
+    east.delete_stack(StackName="first")
+    assert iam.list_open_id_connect_providers()["OpenIDConnectProviderList"] == []

@@ -15,6 +15,7 @@ import pytest
 from cfnlint.decode.decode import decode_str
 
 from builders import params, storage
+from builders.build.pipeline import SHARED_FILES
 from builders.regions import ELB_LOG_ACCOUNTS
 from tests.conftest import ENVS, PARAMS, TEMPLATES, props, ref, resources, template
 from tests.conftest import STACKS as ALL_STACKS
@@ -37,7 +38,7 @@ STACKS = ALL_STACKS[1:]  # the nested stacks: the root holds no resources of its
 
 
 def _account_templates() -> Iterator[tuple[str, dict[str, Any]]]:
-    for name in ("bootstrap.yaml", "github-oidc.yaml"):
+    for name in SHARED_FILES:
         doc, errors = decode_str((TEMPLATES / name).read_text(encoding="utf-8"))
         assert not errors, errors
         yield name, doc

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,4 +116,72 @@ def test_drift_is_checked_daily_in_every_environment_and_a_drift_fails_the_job()
     assert "continue-on-error" not in run and "continue-on-error" not in job
     assert "||" not in run["run"] and "set +e" not in run["run"]
     (credentials,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("aws-actions/configure-aws")]
-    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_PLAN_ROLE_ARN }}"
+    assert credentials["with"]["role-to-assume"] == "${{ steps.role.outputs.plan_role_arn }}"
+
+
+def _aws_jobs() -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every job with a configure-aws-credentials step, by workflow and job name."""
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for name, job in _load(path.name)["jobs"].items():
+            if any(
+                str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@")
+                for s in job.get("steps", [])
+            ):
+                yield f"{path.name}:{name}", job
+
+
+def test_no_workflow_names_an_account_or_a_repository_variable_for_aws() -> None:
+    for path in WORKFLOWS.glob("*.yml"):
+        text = path.read_text()
+        assert not re.search(r"(?<!\d)\d{12}(?!\d)", text), f"{path.name} names an account id: they live in params/"
+        assert "vars.AWS_" not in text, f"{path.name}: the roles and region come from `build.py ENV --role`"
+
+
+def test_each_role_is_the_environments_own_computed_by_build_py_before_it_is_assumed() -> None:
+    jobs = dict(_aws_jobs())
+    assert set(jobs) == {"deploy.yml:plan", "deploy-environment.yml:deploy", "drift.yml:drift"}
+    for where, job in jobs.items():
+        steps = job["steps"]
+        (index,) = [i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("aws-actions/configure-aws-cr")]
+        credentials = steps[index]["with"]
+        found = re.fullmatch(r"\$\{\{ steps\.(\w+)\.outputs\.(\w+)_role_arn \}\}", credentials["role-to-assume"])
+        assert found, where
+        step_id, role = found.groups()
+        (source,) = [s for s in steps[:index] if s.get("id") == step_id]
+        assert f"--role {role.replace('_', '-')}" in source["run"] and '>> "$GITHUB_OUTPUT"' in source["run"], where
+        assert 'build.py "$ENVIRONMENT"' in source["run"], where
+        assert credentials["aws-region"] == f"${{{{ steps.{step_id}.outputs.region }}}}", where
+    deploy = jobs["deploy-environment.yml:deploy"]["steps"]
+    (roles,) = [s for s in deploy if s.get("id") == "role"]
+    assert "--role cfn-exec" in roles["run"]
+    assert deploy[-1]["env"]["EXECUTION_ROLE"] == "${{ steps.role.outputs.cfn_exec_role_arn }}"
+
+
+def test_the_printed_role_is_the_one_the_github_stack_names_in_that_account_and_region(tmp_path: Path) -> None:
+    from cfnlint.decode.decode import decode_str
+
+    from builders import github, params
+    from tests.conftest import PARAMS, TEMPLATES, run_build
+
+    doc, errors = decode_str((TEMPLATES / github.FILENAME).read_text())
+    assert not errors
+    names = {title: r["Properties"]["RoleName"]["Fn::Sub"] for title, r in doc["Resources"].items()
+             if r["Type"] == "AWS::IAM::Role"}  # fmt: skip
+    cfg = params.load(PARAMS / "prod.yaml")
+    result = run_build("prod", "--role", "plan", "--role", "deploy", "--role", "cfn-exec")
+    assert result.returncode == 0, result.stderr
+    printed = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    for key, title in (("plan", "PlanRole"), ("deploy", "DeployRole"), ("cfn_exec", "CloudFormationExecutionRole")):
+        name = names[title].replace("${AWS::Region}", cfg.region)
+        assert printed[f"{key}_role_arn"] == f"arn:aws:iam::{cfg.account_id}:role/{name}"
+    assert printed["region"] == cfg.region and len(printed) == 4
+
+
+def test_role_refuses_what_it_cannot_answer() -> None:
+    from tests.conftest import run_build
+
+    for args, said in ((("--role", "deploy"), "exactly one ENV"), (("nope", "--role", "deploy"), "unknown environment"),
+                       (("dev", "--role", "admin"), "invalid choice")):  # fmt: skip
+        result = run_build(*args)
+        assert result.returncode == 2 and said in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert result.stdout == "", "nothing a workflow step would write to $GITHUB_OUTPUT"

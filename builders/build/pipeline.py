@@ -12,7 +12,7 @@ from typing import Any
 
 from troposphere import Template
 
-from builders import bootstrap, github, root
+from builders import bootstrap, github, root, stackset_admin, stackset_execution
 from builders.build.limits import Usage, usage
 from builders.build.render import template_dict, to_json, to_yaml
 from builders.config import EnvConfig
@@ -21,7 +21,12 @@ from builders.errors import BuildError
 PARAMETERS_FILE = "parameters.json"
 ROOT_FILE = "root.yaml"
 # Every path a build may write under the output folder (builders.build.ownership), the same names render() uses.
-SHARED_FILES: tuple[str, ...] = (bootstrap.FILENAME, github.FILENAME)
+SHARED_FILES: tuple[str, ...] = (
+    bootstrap.FILENAME,
+    github.FILENAME,
+    stackset_admin.FILENAME,
+    stackset_execution.FILENAME,
+)
 ENV_FILES: tuple[str, ...] = (*(f"{layer.module}.yaml" for layer in root.LAYERS), ROOT_FILE, PARAMETERS_FILE)
 
 
@@ -82,8 +87,11 @@ def render(cfg: EnvConfig) -> list[Artifact]:
 
 
 def render_shared(region: str) -> list[Artifact]:
-    """The account-wide files at the top of templates/: the bootstrap stack, and GitHub Actions' OIDC roles."""
+    """The account-wide files at the top of templates/: the bootstrap stack, GitHub Actions' OIDC roles, and the
+    StackSets roles that deploy those two to every account and region (README "StackSets")."""
     return [
         _artifact("", region, bootstrap.FILENAME, bootstrap.build()),
         _artifact("", region, github.FILENAME, github.build()),
+        _artifact("", region, stackset_admin.FILENAME, stackset_admin.build()),
+        _artifact("", region, stackset_execution.FILENAME, stackset_execution.build()),
     ]

@@ -127,6 +127,9 @@ def ensure_bootstrap(aws: Aws, boot: Artifact, opts: Options, console: Console, 
     cf = aws.client("cloudformation")
     name = bootstrap.STACK_NAME
     stack = _stack(cf, name)
+    instance = _stackset_instance(cf) if stack is None else None
+    if instance is not None:
+        return _stackset_bucket(instance, boot, cf, console)
     status = stack["StackStatus"] if stack else None
     current = cf.get_template(StackName=name)["TemplateBody"] if stack and status not in UNFINISHED else None
     needs_work = stack is None or status in UNFINISHED or (current != boot.text and is_terminal(status or ""))
@@ -184,6 +187,36 @@ def ensure_bootstrap(aws: Aws, boot: Artifact, opts: Options, console: Console, 
             f"uploaded; see its events (`aws cloudformation describe-stack-events --stack-name {name}`), then "
             f"`python build.py {env} --deploy --recreate-failed`"
         )
+    return outputs[bootstrap.OUT_ARTIFACTS_BUCKET]
+
+
+# The stack StackSets makes for a stack instance of nlsql-bootstrap (build.py --stacksets): StackSet-<set>-<id>.
+STACKSET_BOOTSTRAP_PREFIX = f"StackSet-{bootstrap.STACK_NAME}-"
+LIVE = (
+    "CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "UPDATE_IN_PROGRESS",
+    "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS",
+    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+)  # fmt: skip
+
+
+def _stackset_instance(cf: Any) -> dict[str, Any] | None:
+    """The account's bootstrap as a stack instance of the nlsql-bootstrap stack set, if StackSets made it."""
+    for page in cf.get_paginator("list_stacks").paginate(StackStatusFilter=list(LIVE)):
+        for summary in page["StackSummaries"]:
+            if summary["StackName"].startswith(STACKSET_BOOTSTRAP_PREFIX):
+                return _stack(cf, summary["StackName"])
+    return None
+
+
+def _stackset_bucket(stack: dict[str, Any], boot: Artifact, cf: Any, console: Console) -> str:
+    """The artifacts bucket of a bootstrap that the stack set keeps: never changed here, only by --stacksets."""
+    if cf.get_template(StackName=stack["StackName"])["TemplateBody"] != boot.text:
+        console.print(f"note: {stack['StackName']} (the {bootstrap.STACK_NAME} stack set's instance) differs from "
+                      "templates/bootstrap.yaml; `build.py --stacksets` updates it, not this deploy")  # fmt: skip
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    if bootstrap.OUT_ARTIFACTS_BUCKET not in outputs:
+        raise BuildError(f"{stack['StackName']} is {stack['StackStatus']} and has no output "
+                         f"{bootstrap.OUT_ARTIFACTS_BUCKET}; see `python build.py --stacksets --plan`")  # fmt: skip
     return outputs[bootstrap.OUT_ARTIFACTS_BUCKET]
 
 
