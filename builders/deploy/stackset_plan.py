@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from builders.deploy.changeset import Change
-from builders.deploy.guard import STATEFUL_TYPES, dangerous
+from builders.deploy.guard import dangerous
 
 Pair = tuple[str, str]  # (account, region)
 
@@ -124,41 +124,20 @@ def _row(cf: Any, wanted: Wanted, pair: Pair, summary: dict[str, Any] | None, di
 
 
 def replacements(name: str, before: str, after: str, region: str) -> list[Change]:
-    """The stateful resources that updating the stack set from `before` to `after` removes or replaces."""
+    """The stateful resources that updating the stack set from `before` to `after` removes or (maybe) replaces.
+
+    Judged by the same diff as `--diff` (create-only properties from the registry schemas, a changed type, a
+    removal) and the same guard as a deploy, so a stack set and a stack are held to one rule.
+    """
     from cfnlint.decode.decode import decode_str
 
+    from builders.deploy.diff.environment import changes
+    from builders.deploy.diff.model import EnvironmentDiff
+    from builders.deploy.diff.templates import diff_templates
+
     old, new = (decode_str(text)[0] or {} for text in (before, after))
-    new_resources = new.get("Resources") or {}
-    changes = []
-    for logical_id, resource in (old.get("Resources") or {}).items():
-        kind = resource.get("Type", "")
-        if kind not in STATEFUL_TYPES:
-            continue
-        successor = new_resources.get(logical_id)
-        if successor is None or successor.get("Type") != kind:
-            changes.append(Change(name, "Remove", logical_id, kind))
-            continue
-        causes = tuple((path, "Always", "") for path in _create_only_changed(kind, resource, successor, region))
-        if causes:
-            changes.append(Change(name, "Modify", logical_id, kind, "True", causes))
-    return dangerous(changes)
-
-
-def _create_only_changed(kind: str, before: dict[str, Any], after: dict[str, Any], region: str) -> list[str]:
-    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
-
-    schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, kind).schema
-    paths = [p.removeprefix("/properties/").split("/") for p in schema.get("createOnlyProperties") or []]
-    old, new = before.get("Properties") or {}, after.get("Properties") or {}
-    return sorted({".".join(path) for path in paths if _at(old, path) != _at(new, path)})
-
-
-def _at(value: Any, path: list[str]) -> Any:
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
+    stack = diff_templates(old, new, region, path=name)
+    return dangerous(changes(EnvironmentDiff(env=name, against="the stack set", stacks=(stack,))))
 
 
 # --- the preview --------------------------------------------------------------------------------------------
