@@ -195,9 +195,13 @@ def test_environments_sharing_an_account_and_region_run_one_after_another(
     assert dev and dev2 and dev[-1] < dev2[0], "dev2 started before dev had finished"
 
 
-def test_ctrl_c_stops_every_environment_and_leaves_no_process_behind(local: localaws.LocalAws, workdir: Path) -> None:
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_stops_every_environment_and_leaves_no_process_behind(
+    local: localaws.LocalAws, workdir: Path, signum: int, code: int
+) -> None:
     """A custom resource whose answer is lost keeps both deploys waiting; Ctrl-C (SIGINT to build.py, as a
-    terminal sends it to the foreground process group, which the children are not in) reaches each once."""
+    terminal sends it to the foreground process group, which the children are not in) reaches each once, and
+    SIGTERM (a CI runner cancelling the job) is passed on the same way."""
     localaws.LOST_ANSWERS.add("RestrictDefaultSecurityGroup")
     try:
         process = subprocess.Popen(_command(local, workdir, "dev", "ireland", "--deploy", "--yes"), env=_env(),
@@ -211,11 +215,11 @@ def test_ctrl_c_stops_every_environment_and_leaves_no_process_behind(local: loca
             seen.append(line)
             if " | [00:" in line:
                 following.add(line.split(" | ", 1)[0].strip())
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         rest, err = process.communicate(timeout=120)
     finally:
         localaws.clear_faults()
-    assert process.returncode == 130, err
+    assert process.returncode == code, err
     assert "interrupted: each running environment was stopped" in err and "Traceback" not in err + rest
     said = "".join(seen) + rest
     assert _summary_row(said, "dev")[3] == "interrupted"

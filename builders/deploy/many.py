@@ -84,7 +84,9 @@ class Run:
             return "not started"
         if self.code is None:
             return "running"
-        return {0: "ok", INTERRUPTED: "interrupted"}.get(self.code, f"failed (exit {self.code})")
+        return {0: "ok", INTERRUPTED: "interrupted", Interrupted.exit_code: "interrupted"}.get(
+            self.code, f"failed (exit {self.code})"
+        )
 
     @property
     def seconds(self) -> float:
