@@ -195,6 +195,16 @@ def test_environments_sharing_an_account_and_region_run_one_after_another(
     assert dev and dev2 and dev[-1] < dev2[0], "dev2 started before dev had finished"
 
 
+def test_a_full_standard_output_is_said_once_without_a_traceback(local: localaws.LocalAws, workdir: Path) -> None:
+    """The relaying threads meet the full disk first: they must not die with a traceback each."""
+    with open("/dev/full", "w") as full:  # noqa: PTH123 - a device, not a path to build
+        result = subprocess.run(_command(local, workdir, "dev", "ireland", "--status"), stdout=full,
+                                stderr=subprocess.PIPE, text=True, timeout=300, env=_env())  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.count("cannot write to standard output: No space left on device") == 1, result.stderr
+    assert "Traceback" not in result.stderr and "Exception in thread" not in result.stderr
+
+
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_stops_every_environment_and_leaves_no_process_behind(
     local: localaws.LocalAws, workdir: Path, signum: int, code: int

@@ -164,6 +164,7 @@ class Runner:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._width = max(len(r.env) for r in runs)
+        self.write_error: OSError | None = None  # the first failed write to standard output, if any
 
     def run(self) -> None:
         threads = [threading.Thread(target=self._group, args=(g,), daemon=True) for g in groups(self.runs)]
@@ -229,9 +230,16 @@ class Runner:
         run.ended = time.monotonic()
 
     def _say(self, env: str, line: str) -> None:
+        """Relay one line; once standard output fails (full, closed), keep draining the children's pipes, so
+        they run to their end, and let run_many report the failure once, as a single command would."""
         with self._lock:
-            self._out.write(f"{env.ljust(self._width)} | {line}".rstrip() + "\n")
-            self._out.flush()
+            if self.write_error is not None:
+                return
+            try:
+                self._out.write(f"{env.ljust(self._width)} | {line}".rstrip() + "\n")
+                self._out.flush()
+            except OSError as exc:
+                self.write_error = exc
 
 
 def summary(runs: list[Run], action: str) -> Any:
@@ -289,6 +297,8 @@ def run_many(
         interrupted = INTERRUPTED
     except Interrupted:
         interrupted = Interrupted.exit_code
+    if runner.write_error is not None:
+        raise runner.write_error  # build.py says "cannot write to standard output" once, exit 1
     out.print()
     out.print(summary(runs, action))
     if interrupted:
