@@ -23,14 +23,13 @@ is deployed by an administrator (README "Permissions boundary").
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from troposphere import GetAtt, Output, Ref, Template, ecr, iam, s3
 
 from builders import iam as policies
 from builders import shared
 from builders.app import SERVICES
-from builders.naming import PROJECT, description, logical_id, repository
+from builders.naming import ACCOUNT_WIDE, PROJECT, AccountWide, description, logical_id, repository
 from builders.policies import protect
 from builders.scanners import skip
 from builders.tags import tags
@@ -47,13 +46,6 @@ PLAN_DAYS = 14  # a kept plan's change set is executed (or not) within a review
 # keeps every image an environment could still roll back to.
 UNTAGGED_DAYS = 7
 TAGGED_KEPT = 200
-
-
-@dataclass(frozen=True)
-class _Account:
-    """The scope of account-wide names and tags."""
-
-    environment: str = "shared"
 
 
 def _lifecycle_policy() -> str:
@@ -85,7 +77,7 @@ def output_name(service: str) -> str:
 
 def build() -> Template:
     """The bootstrap template: one ECR repository per app image."""
-    scope = _Account()
+    scope = ACCOUNT_WIDE
     t = Template(
         Description=description(
             scope, "account bootstrap: deploy artifacts bucket, ECR repositories, permissions boundary"
@@ -120,7 +112,7 @@ def build() -> Template:
     return t
 
 
-def _add_artifacts_bucket(t: Template, scope: _Account) -> None:
+def _add_artifacts_bucket(t: Template, scope: AccountWide) -> None:
     bucket = t.add_resource(
         skip(
             shared.private_bucket(

@@ -37,13 +37,11 @@ deploy (README "GitHub Actions"); the deploy role alone cannot make it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from troposphere import Equals, GetAtt, If, Output, Parameter, Ref, Sub, Template, iam
 
 from builders import iam as policies
 from builders.config import GITHUB_REPOSITORY_PATTERN
-from builders.naming import PROJECT, account_role, description
+from builders.naming import ACCOUNT_WIDE, PROJECT, account_role, description
 from builders.regions import PARTITION
 from builders.tags import tags
 
@@ -112,13 +110,8 @@ def own_roles() -> list[Sub]:
     ]
 
 
-@dataclass(frozen=True)
-class _Account:
-    environment: str = "shared"
-
-
 def build() -> Template:
-    scope = _Account()
+    scope = ACCOUNT_WIDE
     t = Template(Description=description(scope, "GitHub Actions OIDC provider and deploy roles"))
     t.add_parameter(
         Parameter(

@@ -7,6 +7,7 @@ edit and two resources can never disagree on how the other is spelled.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Protocol
 
 from troposphere import Sub
@@ -20,6 +21,17 @@ class Scope(Protocol):
 
     @property
     def environment(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class AccountWide:
+    """The scope of the account-wide stacks (bootstrap, GitHub OIDC, the StackSets roles): their names and tags
+    say `shared` where an environment's say its name."""
+
+    environment: str = "shared"
+
+
+ACCOUNT_WIDE = AccountWide()
 
 
 def repository(service: str) -> str:

@@ -8,12 +8,10 @@ from whichever region the stack sets live in. Deployed by an administrator with 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from troposphere import GetAtt, Output, Sub, Template, iam
 
 from builders import iam as policies
-from builders.naming import PROJECT, STACKSET_ADMIN_ROLE, STACKSET_EXECUTION_ROLE, description
+from builders.naming import ACCOUNT_WIDE, PROJECT, STACKSET_ADMIN_ROLE, STACKSET_EXECUTION_ROLE, description
 from builders.tags import tags
 
 FILENAME = "stackset-admin.yaml"
@@ -21,13 +19,8 @@ MODULE = "stacksets"
 STACK_NAME = f"{PROJECT}-stackset-admin"
 
 
-@dataclass(frozen=True)
-class _Account:
-    environment: str = "shared"
-
-
 def build() -> Template:
-    scope = _Account()
+    scope = ACCOUNT_WIDE
     t = Template(Description=description(scope, "StackSets administration role (self-managed permissions)"))
     # Only StackSets of this account, for this project's stack sets, may use it (confused deputy).
     source = Sub(f"arn:${{AWS::Partition}}:cloudformation:*:${{AWS::AccountId}}:stackset/{PROJECT}-*:*")

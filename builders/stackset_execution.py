@@ -9,13 +9,11 @@ role principal when the trust policy is written: the administration role must ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from troposphere import GetAtt, Output, Parameter, Ref, Template, iam
 
 from builders import github
 from builders import iam as policies
-from builders.naming import PROJECT, STACKSET_ADMIN_ROLE, STACKSET_EXECUTION_ROLE, description
+from builders.naming import ACCOUNT_WIDE, PROJECT, STACKSET_ADMIN_ROLE, STACKSET_EXECUTION_ROLE, description
 from builders.tags import tags
 
 FILENAME = "stackset-execution.yaml"
@@ -24,13 +22,8 @@ STACK_NAME = f"{PROJECT}-stackset-execution"
 ADMIN_ACCOUNT_PARAMETER = "AdministratorAccountId"
 
 
-@dataclass(frozen=True)
-class _Account:
-    environment: str = "shared"
-
-
 def build() -> Template:
-    scope = _Account()
+    scope = ACCOUNT_WIDE
     t = Template(Description=description(scope, "StackSets execution role (self-managed permissions)"))
     admin = t.add_parameter(
         Parameter(

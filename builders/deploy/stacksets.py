@@ -30,7 +30,7 @@ from builders.deploy.guard import describe_danger
 from builders.deploy.run import _confirm
 from builders.deploy.stackset_plan import Pair, Plan, Row, Wanted
 from builders.errors import BuildError, ConfigError
-from builders.naming import PROJECT, STACKSET_ADMIN_ROLE, STACKSET_EXECUTION_ROLE
+from builders.naming import ACCOUNT_WIDE, PROJECT, STACKSET_ADMIN_ROLE, STACKSET_EXECUTION_ROLE
 from builders.tags import tag_dict
 
 ADMIN_TEMPLATE = "stackset-admin.yaml"
@@ -55,11 +55,6 @@ class Options:
     interactive: bool
     every_env: tuple[EnvConfig, ...]
     params_dir: str
-
-
-@dataclass(frozen=True)
-class _Shared:
-    environment: str = "shared"
 
 
 def options(action: str, aws: Any, params_dir: Any) -> Options:
@@ -296,7 +291,7 @@ def _parameters(values: dict[str, str]) -> list[dict[str, Any]]:
 
 
 def _tags() -> list[dict[str, str]]:
-    return [{"Key": k, "Value": v} for k, v in tag_dict(_Shared(), "stacksets").items() if k != "Module"]
+    return [{"Key": k, "Value": v} for k, v in tag_dict(ACCOUNT_WIDE, "stacksets").items() if k != "Module"]
 
 
 # --- following ----------------------------------------------------------------------------------------------
