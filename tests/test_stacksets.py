@@ -325,6 +325,20 @@ def test_no_admin_role_is_refused_with_the_commands_that_make_both_roles(local, 
     assert f"--template-file templates/{stackset_admin.FILENAME}" in said
     assert f"--template-file templates/{stackset_execution.FILENAME}" in said
     assert f"AdministratorAccountId={ADMIN}" in said and "Traceback" not in result.stderr
+    # The two commands, run as printed (the AWS CLI, from the repository), make the roles; then it goes on. The
+    # execution role is made in the admin account here, which is a target too (the CLI cannot act as another).
+    import shlex
+
+    from tests.test_aws_cli_path import _aws
+
+    commands = re.findall(r"`(aws cloudformation deploy [^`]+)`", said)
+    assert len(commands) == 2, said
+    for command in commands:
+        made = _aws(local, *shlex.split(command)[1:])
+        assert made.returncode == 0, made.stdout + made.stderr
+    again = _build(local, work, "--stacksets", "--plan")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "does not exist yet: created" in _said(again)
 
 
 def test_a_caller_in_no_environments_account_is_refused_before_any_call(local, tmp_path) -> None:
