@@ -185,16 +185,16 @@ NOT_WITH_STACKSETS = ("deploy", "status", "follow", "delete", "check", "cost", "
                       "retain", "role_arn", "role")  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, argparse.Namespace, str | None]:
+    """The parsed command line and its action, or argparse's usage error (exit 2) for a combination that makes no
+    sense; nothing is imported or done here (tests/test_readme.py parses every command the README shows)."""
     parser = _parser()
     args = parser.parse_args(argv)
     if args.role:
         others = [f"--{a}" for a in (*ACTIONS, "check", "cost", "stacksets") if getattr(args, a) not in {None, False}]
         if len(args.envs) != 1 or others:
             parser.error("--role takes exactly one ENV and nothing else: python build.py prod --role deploy")
-        from builders.cli import show_roles  # no rich, no boto3: it reads params only
-
-        return show_roles(args.params_dir, args.envs[0], args.role)
+        return parser, args, "role"
     if args.stacksets:
         clash = [f"--{a.replace('_', '-')}" for a in NOT_WITH_STACKSETS if getattr(args, a) not in {None, False}]
         if clash:
@@ -218,6 +218,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--retain goes with --delete (it names resources a failed delete left behind)")
     if args.cost and (args.check or action in {"status", "follow", "delete", "drift"}):
         parser.error(f"--cost estimates what a build renders; it cannot be combined with --{action or 'check'}")
+    return parser, args, action
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, args, action = parse(argv)
+    if action == "role":
+        from builders.cli import show_roles  # no rich, no boto3: it reads params only
+
+        return show_roles(args.params_dir, args.envs[0], args.role)
     from builders.cli import on_sigterm, run, run_several  # after argparse, so --help does not pay for the imports
 
     signal.signal(signal.SIGTERM, on_sigterm)  # SIGTERM unwinds like Ctrl-C: temp files removed, the truth told

@@ -25,3 +25,38 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
     ci = (REPO / ".ci" / "run").read_text().splitlines()
     assert _readme_commands()[1] in ci
     assert "set -euo pipefail" in ci
+
+
+def _build_commands() -> list[str]:
+    """Every `python build.py ...` the README shows: in its bash blocks (one per line, comments cut) and in
+    backticks in the prose (a line break inside one read as a space); placeholders as a user would fill them."""
+    text = (REPO / "README.md").read_text()
+    found = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.splitlines():
+            at = line.find("python build.py")
+            if at >= 0:
+                found.append(line[at:].split("  #", 1)[0].split(" # ", 1)[0])
+    found += [" ".join(m.split()) for m in re.findall(r"`(python build\.py[^`]*)`", text)]
+    return [c.replace("<env>", "dev").replace(" qa ", " dev ").strip() for c in found]
+
+
+def test_every_build_py_command_the_readme_shows_is_one_build_py_accepts() -> None:
+    """A by-hand command that fails at argparse is the README failing its reader at the first step."""
+    import shlex
+    import sys
+
+    sys.path.insert(0, str(REPO))
+    import build
+
+    commands = _build_commands()
+    assert len(commands) >= 30, commands  # the blocks and the prose were both read
+    refused = []
+    for command in commands:
+        args = shlex.split(command)[2:]
+        try:
+            build.parse(args)
+        except SystemExit as exc:
+            if exc.code != 0 or "--help" not in args:
+                refused.append(command)
+    assert refused == [], refused
