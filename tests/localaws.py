@@ -396,6 +396,21 @@ def _registered_class(resource_type: str) -> type:
     return Registered
 
 
+def _model_types(classes: dict[str, type] | Callable[[str], type | None]) -> None:
+    """Let moto's template parser make these resource types with these classes (the others as before): the one
+    way the patches below give moto a type it lacks or models wrongly. `classes` maps a type to its class, or is
+    called with the type for its class (None: moto's own)."""
+    from moto.cloudformation import parsing
+
+    original = parsing.resource_class_from_type
+    pick = classes.get if isinstance(classes, dict) else classes
+
+    def resource_class_from_type(resource_type: str) -> Any:
+        return pick(resource_type) or original(resource_type)
+
+    parsing.resource_class_from_type = resource_class_from_type
+
+
 @patch
 def refs_that_answer_none() -> None:
     """Gap: `Ref` to an AWS::RDS::DBSubnetGroup answers null (the model has no physical id), which a property that
@@ -414,7 +429,6 @@ def acm_certificates_validated_by_dns() -> None:
     (NoSuchHostedZone). Ref gives the ARN. Still not shown: a certificate without a HostedZoneId, for which
     CloudFormation waits until someone validates it (days), and a validation that ACM refuses."""
     from moto.acm.models import acm_backends
-    from moto.cloudformation import parsing
     from moto.route53.models import route53_backends
     from moto.utilities.utils import get_partition
 
@@ -447,12 +461,7 @@ def acm_certificates_validated_by_dns() -> None:
         def delete(self, account_id: str, region_name: str) -> None:
             acm_backends[account_id][region_name].delete_certificate(self.name)
 
-    original = parsing.resource_class_from_type
-
-    def resource_class_from_type(resource_type: str) -> Any:
-        return Certificate if resource_type == kind else original(resource_type)
-
-    parsing.resource_class_from_type = resource_class_from_type
+    _model_types({kind: Certificate})
 
 
 class _AlarmResource(_Registered):
@@ -479,7 +488,6 @@ def cloudwatch_alarms_from_cloudformation() -> None:
     SetAlarmState see it, and it goes with its stack. Still not shown: CloudWatch evaluating a metric (moto has
     no data to evaluate; tests set states with SetAlarmState); composites follow their members by
     composite_alarms_follow_their_members."""
-    from moto.cloudformation import parsing
     from moto.cloudwatch.models import MetricDataQuery, cloudwatch_backends
 
     def put(properties: dict[str, Any], account_id: str, region_name: str) -> None:
@@ -550,12 +558,7 @@ def cloudwatch_alarms_from_cloudformation() -> None:
 
         classes[kind] = AlarmModel
 
-    original = parsing.resource_class_from_type
-
-    def resource_class_from_type(resource_type: str) -> Any:
-        return classes.get(resource_type) or original(resource_type)
-
-    parsing.resource_class_from_type = resource_class_from_type
+    _model_types(classes)
 
 
 _RULE_TOKEN = re.compile(
@@ -737,17 +740,10 @@ def unmodelled_resource_types() -> None:
     Still not shown: the service's own rules beyond the schema (an engine version that does not exist, deletion
     protection refusing a delete), and anything the resource does (there is no RDS cluster behind it; the tests
     read its settings in the templates)."""
-    from moto.cloudformation import models, parsing
+    from moto.cloudformation import models
     from moto.cloudformation.exceptions import ValidationError
 
-    original = parsing.resource_class_from_type
-
-    def resource_class_from_type(resource_type: str) -> Any:
-        if resource_type in UNMODELLED:
-            return _registered_class(resource_type)
-        return original(resource_type)
-
-    parsing.resource_class_from_type = resource_class_from_type
+    _model_types(lambda resource_type: _registered_class(resource_type) if resource_type in UNMODELLED else None)
     original_create = models.CloudFormationBackend.create_change_set
 
     def create_change_set(self: Any, stack_name: str, change_set_name: str, template: str, *args: Any,
