@@ -542,12 +542,12 @@ def test_a_rollback_that_failed_names_the_delete_the_environment_allows(producti
     from rich.console import Console
 
     from builders.deploy.follow import Outcome
-    from builders.deploy.run import _report_failure
+    from builders.deploy.run import report_failure
 
     out = io.StringIO()
     failure = {"StackPath": "nlsql-dev/Database", "LogicalResourceId": "PgVectorExtension",
                "ResourceType": "Custom::PgVector", "ResourceStatusReason": "no answer"}  # fmt: skip
-    _report_failure(Console(file=out, width=400), "nlsql-dev", Outcome("ROLLBACK_FAILED", [failure]), production)
+    report_failure(Console(file=out, width=400), "nlsql-dev", Outcome("ROLLBACK_FAILED", [failure]), production)
     text = out.getvalue()
     assert "nlsql-dev could not roll back" in text
     assert text.rstrip().endswith(command)

@@ -143,10 +143,10 @@ def command(cfg: EnvConfig, opts: Options, console: Console, summary_file: Path 
 def collect(cfg: EnvConfig, opts: Options, console: Console) -> DriftReport:
     """The environment's DriftReport (after the account check); DriftUnknown when there can be none."""
     from builders.deploy.aws import aws_errors, describe_error
-    from builders.deploy.run import _deployed
+    from builders.deploy.run import deployed_stack
 
     try:
-        _, cf, name, stack = _deployed(cfg, opts)  # the account check comes first, before any other call
+        _, cf, name, stack = deployed_stack(cfg, opts)  # the account check comes first, before any other call
         if stack is None:
             raise BuildError(
                 f"{name} is not deployed in {opts.target.region} (no stack of that name), so it has no drift to "

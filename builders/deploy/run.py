@@ -58,7 +58,7 @@ def interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def _guarded(fn):  # noqa: ANN001, ANN202 - a decorator for the commands below
+def aws_guarded(fn):  # noqa: ANN001, ANN202 - a decorator for the commands below
     """Turn AWS's refusals into BuildErrors and Ctrl-C into a clean stop."""
 
     def wrapper(*args: Any, **kwargs: Any) -> int:
@@ -73,7 +73,7 @@ def _guarded(fn):  # noqa: ANN001, ANN202 - a decorator for the commands below
 # --- deploy ---------------------------------------------------------------------------------
 
 
-@_guarded
+@aws_guarded
 def deploy(cfg: EnvConfig, artifacts: list[Artifact], opts: Options, console: Console) -> int:
     """Bootstrap if needed, upload the children, then apply the root's change set."""
     aws = Aws(opts.target)
@@ -277,7 +277,7 @@ def apply(
     _guard(cf, change_set, kind, opts, console)
     if opts.plan_only:
         return _end_plan(cf, change_set, kind, opts, console, name.removeprefix(f"{PREFIX}-"))
-    if not _confirm(f"execute {change_set.name} on {name}?", opts):
+    if not confirm(f"execute {change_set.name} on {name}?", opts):
         _discard(cf, change_set, kind, opts)
         raise BuildError(_refusal(change_set, opts))
     since = datetime.now(UTC) - timedelta(seconds=5)
@@ -306,7 +306,7 @@ def apply(
         if alarm:
             _report_alarm_rollback(aws, console, name, outcome, alarm, kind)
         else:
-            _report_failure(console, name, outcome, production=protect)
+            report_failure(console, name, outcome, production=protect)
         return 1
     if protect:
         _protect(cf, name, console)
@@ -374,7 +374,7 @@ def _failed_change_set(cf: Any, change_set: changeset.ChangeSet, kind: str, name
     try:
         changeset.delete(cf, change_set.id)
         if kind == "CREATE" and change_set.stack_id:
-            cf.delete_stack(StackName=change_set.stack_id, **_role(opts))
+            cf.delete_stack(StackName=change_set.stack_id, **service_role(opts))
         cleaned = "it was deleted" + (", with the empty stack it was made on" if kind == "CREATE" else "")
     except aws_errors() as exc:
         cleaned = f"it could not be deleted ({describe_error(exc)})"
@@ -417,7 +417,7 @@ def _kind(cf: Any, name: str, opts: Options, console: Console) -> str:
                 f"--recreate-failed, or by hand: aws cloudformation delete-stack --stack-name {name}"
             )
         console.print(f"deleting {name} (ROLLBACK_COMPLETE) before creating it again")
-        cf.delete_stack(StackName=name, **_role(opts))
+        cf.delete_stack(StackName=name, **service_role(opts))
         cf.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig={"Delay": 5, "MaxAttempts": 360})
         return "CREATE"
     if status == "UPDATE_ROLLBACK_FAILED":
@@ -457,7 +457,7 @@ def _discard(cf: Any, change_set: changeset.ChangeSet, kind: str, opts: Options)
         return
     changeset.delete(cf, change_set.id)
     if kind == "CREATE" and change_set.stack_id:
-        cf.delete_stack(StackName=change_set.stack_id, **_role(opts))
+        cf.delete_stack(StackName=change_set.stack_id, **service_role(opts))
 
 
 def _guard(cf: Any, change_set: changeset.ChangeSet, kind: str, opts: Options, console: Console) -> None:
@@ -503,7 +503,7 @@ def _ask(question: str) -> bool:
         return False
 
 
-def _confirm(question: str, opts: Options) -> bool:
+def confirm(question: str, opts: Options) -> bool:
     if opts.yes:
         return True
     if not opts.interactive:
@@ -520,7 +520,7 @@ def _refusal(change_set: changeset.ChangeSet, opts: Options) -> str:
 TAKEN = ("bucket name is not available", "already exists", "AlreadyExists")
 
 
-def _report_failure(console: Console, name: str, outcome: Any, production: bool = False) -> None:
+def report_failure(console: Console, name: str, outcome: Any, production: bool = False) -> None:
     console.print(f"[bold red]{name} ended {outcome.status}[/]. What failed first:")
     for event in outcome.failures[:5]:
         console.print(
@@ -598,7 +598,7 @@ def _protect(cf: Any, name: str, console: Console) -> None:
     console.print(f"{name}: termination protection on; stack policy denies Replace and Delete of stateful resources")
 
 
-def _role(opts: Options) -> dict[str, str]:
+def service_role(opts: Options) -> dict[str, str]:
     return {"RoleARN": opts.role_arn} if opts.role_arn else {}
 
 
@@ -626,7 +626,7 @@ def _show_outputs(console: Console, stack: dict[str, Any] | None) -> None:
 # --- status, delete, follow ------------------------------------------------------------------
 
 
-def _deployed(cfg: EnvConfig, opts: Options) -> tuple[Aws, Any, str, dict[str, Any] | None]:
+def deployed_stack(cfg: EnvConfig, opts: Options) -> tuple[Aws, Any, str, dict[str, Any] | None]:
     """The environment's account (checked), its CloudFormation client, its stack's name, and the stack."""
     aws = Aws(opts.target)
     cf = aws.client("cloudformation")
@@ -634,9 +634,9 @@ def _deployed(cfg: EnvConfig, opts: Options) -> tuple[Aws, Any, str, dict[str, A
     return aws, cf, name, _stack(cf, name)
 
 
-@_guarded
+@aws_guarded
 def status(cfg: EnvConfig, opts: Options, console: Console) -> int:
-    aws, cf, name, stack = _deployed(cfg, opts)
+    aws, cf, name, stack = deployed_stack(cfg, opts)
     if stack is None:
         console.print(f"{name}: not deployed in {opts.target.region}")
         return 0
@@ -665,10 +665,10 @@ def _show_alarms(console: Console, alarms: list[dict[str, Any]], env: str) -> No
     console.print(table)
 
 
-@_guarded
+@aws_guarded
 def resume(cfg: EnvConfig, opts: Options, console: Console) -> int:
     """Follow whatever the environment's stack is doing now."""
-    aws, cf, name, stack = _deployed(cfg, opts)
+    aws, cf, name, stack = deployed_stack(cfg, opts)
     if stack is None:
         raise BuildError(f"{name} is not deployed in {opts.target.region}")
     if stack["StackStatus"] == "REVIEW_IN_PROGRESS":

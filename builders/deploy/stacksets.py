@@ -27,7 +27,7 @@ from builders.config import EnvConfig
 from builders.deploy import stackset_plan
 from builders.deploy.aws import Aws, Target, aws_errors, describe_error, error_code
 from builders.deploy.guard import describe_danger
-from builders.deploy.run import _confirm
+from builders.deploy.run import confirm
 from builders.deploy.stackset_plan import Pair, Plan, Row, Wanted
 from builders.errors import BuildError, ConfigError
 from builders.naming import ACCOUNT_WIDE, PROJECT, STACKSET_ADMIN_ROLE, STACKSET_EXECUTION_ROLE
@@ -101,7 +101,7 @@ def _run(targets: list[EnvConfig], artifacts: list[Artifact], opts: Options, con
     if not any(p.changes for p in plans):
         console.print("stack sets: no changes", highlight=False)
         return 0
-    if not _confirm("apply these stack set changes?", opts):  # type: ignore[arg-type]
+    if not confirm("apply these stack set changes?", opts):  # type: ignore[arg-type]
         why = "not confirmed" if opts.interactive else "no terminal to ask on and no --yes"
         raise BuildError(f"{why}: no stack set was created or changed (pass --yes to apply without asking)")
     admin_role = f"arn:{_partition(aws)}:iam::{admin}:role/{STACKSET_ADMIN_ROLE}"

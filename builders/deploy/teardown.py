@@ -22,7 +22,7 @@ from rich.console import Console
 
 from builders.config import EnvConfig
 from builders.deploy.follow import follow
-from builders.deploy.run import Options, _confirm, _deployed, _guarded, _report_failure, _role, stack_name
+from builders.deploy.run import Options, aws_guarded, confirm, deployed_stack, report_failure, service_role, stack_name
 from builders.errors import BuildError
 
 
@@ -39,12 +39,12 @@ class Stuck:
     reason: str
 
 
-@_guarded
+@aws_guarded
 def delete(cfg: EnvConfig, opts: Options, console: Console) -> int:
     if cfg.production:
         name = stack_name(cfg.environment)
         raise BuildError(f"{name} is a production environment (production: true): build.py never deletes it")
-    _, cf, name, stack = _deployed(cfg, opts)
+    _, cf, name, stack = deployed_stack(cfg, opts)
     if stack is None:
         if opts.retain:
             raise BuildError(f"--retain: {name} is not deployed in {opts.target.region}, so nothing can be retained")
@@ -69,7 +69,7 @@ def delete(cfg: EnvConfig, opts: Options, console: Console) -> int:
         f"delete {name}? Retained resources (buckets, the KMS key, log groups, a final Aurora snapshot) stay behind"
         + "".join(f"; {k.path} ({k.physical_id}) stays too" for k in kept)
     )
-    if not _confirm(question, opts):
+    if not confirm(question, opts):
         why = "not confirmed" if opts.interactive else "no terminal to ask on and no --yes"
         raise BuildError(f"{why}: {name} was not deleted")
     if stack["StackStatus"] == "DELETE_FAILED" and not kept:
@@ -94,11 +94,11 @@ def delete(cfg: EnvConfig, opts: Options, console: Console) -> int:
 
 def _delete_one(cf: Any, stack_id: str, path: str, retain: list[str], opts: Options, console: Console) -> bool:
     since = _after_last_event(cf, stack_id)
-    cf.delete_stack(StackName=stack_id, **({"RetainResources": retain} if retain else {}), **_role(opts))
+    cf.delete_stack(StackName=stack_id, **({"RetainResources": retain} if retain else {}), **service_role(opts))
     outcome = follow(cf, stack_id, since=since, total=0, console=console, interactive=opts.interactive, path=path)
     if outcome.status == "DELETE_COMPLETE":
         return True
-    _report_failure(console, path, outcome)
+    report_failure(console, path, outcome)
     env = path.split("/")[0].removeprefix("nlsql-")
     for line in ways_out(env, [_stuck_from(event) for event in outcome.failures]):
         console.print(line, highlight=False, markup=False)

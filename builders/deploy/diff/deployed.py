@@ -24,7 +24,7 @@ def environment(cfg: EnvConfig, opts: Any) -> Snapshot:
     from builders.errors import BuildError
 
     try:
-        _, cf, name, stack = run._deployed(cfg, opts)
+        _, cf, name, stack = run.deployed_stack(cfg, opts)
         where = f"{name} in {opts.target.region}"
         if stack is None:
             return Snapshot(None, note=f"{where} does not exist: every resource is an Add")
