@@ -120,9 +120,7 @@ def run(
         rows = _rows(artifacts)
         summary = _summary(out_dir, sorted({a.env or "bootstrap" for a in artifacts}), rows, linted, written, started)
         summary += _left_alone(out_dir, todo.foreign)
-        from builders.deploy.many import BUILT_BY_PARENT
-
-        if os.environ.get(BUILT_BY_PARENT):  # a child of a several-environment run: the parent showed the table
+        if os.environ.get(output.BUILT_BY_PARENT):  # a child of a several-environment run: the parent showed the table
             summary = summary[next(i for i, line in enumerate(summary) if line.startswith("built ")) :]
         _print(summary + ([f"linted: {', '.join(linted)}"] if verbose and linted else []), quiet)
         if stamp_root is not None and inputs is not None:
@@ -406,15 +404,7 @@ def _render(
     all_envs = not envs
     if all_envs and not known:
         raise ConfigError(f"{params_dir}: no params files; add one <env>.yaml per environment (see README.md)")
-    messages, configs = [], {}
-    for env in dict.fromkeys(envs or known):
-        try:
-            data = (sources or {}).get(env)  # the bytes the build record hashed, when it read them
-            configs[env] = params.load(params.params_path(params_dir, env), data)
-        except ConfigError as exc:
-            messages.append(str(exc))
-    if messages:
-        raise ConfigError("\n".join(messages))
+    configs = params.load_all(params_dir, envs or known, sources)  # the bytes the build record hashed, if read
     artifacts = []
     for cfg in configs.values():
         made = pipeline.render(cfg)

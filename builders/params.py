@@ -9,6 +9,7 @@ the CLI can print it and exit without a traceback.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,23 @@ def params_path(params_dir: Path, env: str) -> Path:
             f"{', '.join(known) or 'none'} (one params/<name>.yaml each).{suggestion}"
         )
     return path
+
+
+def load_all(
+    params_dir: Path, envs: Iterable[str], sources: Mapping[str, bytes | None] | None = None
+) -> dict[str, EnvConfig]:
+    """Each named environment's config (once each, in order), every problem of every file in one ConfigError:
+    a user fixing params sees all of them at once, not one per run. `sources`: bytes already read, by name."""
+    configs: dict[str, EnvConfig] = {}
+    problems = []
+    for env in dict.fromkeys(envs):
+        try:
+            configs[env] = load(params_path(params_dir, env), (sources or {}).get(env))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return configs
 
 
 def load(path: Path, data: bytes | None = None) -> EnvConfig:

@@ -18,6 +18,11 @@ from typing import TYPE_CHECKING
 from builders.build.ownership import MANIFEST, manifest_text, present
 from builders.build.transaction import LEFTOVER_NOTE, Change, leftovers, shown
 
+# Set by builders.deploy.many for each environment's child process: the parent printed the limits table for all of
+# them, so the child's build prints only its one-line summary. Here, not in many.py, so that every build can read it
+# without importing the runner.
+BUILT_BY_PARENT = "NLSQL_BUILT_BY_PARENT"
+
 if TYPE_CHECKING:  # only for annotations: a rebuild with nothing changed reads files without importing troposphere
     from builders.build.pipeline import Artifact
 

@@ -36,14 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from builders.build.output import BUILT_BY_PARENT
 from builders.build.transaction import Interrupted
 from builders.errors import BuildError, ConfigError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-# Set for the children: their build prints its one-line summary, not the limits table the parent printed.
-BUILT_BY_PARENT = "NLSQL_BUILT_BY_PARENT"
 # Options the parent does once for all, not passed on: the cost estimate follows the one build here.
 PARENT_ONLY = frozenset({"cost"})
 INTERRUPTED = 130
@@ -277,7 +276,7 @@ def run_many(
     out, err = consoles
     envs = list(dict.fromkeys(args.envs))
     try:
-        configs = _load(params, args.params_dir, envs)
+        configs = params.load_all(args.params_dir, envs)
         check_request(action, args, {e: c.account_id for e, c in configs.items()})
     except BuildError as exc:
         from rich.markup import escape
@@ -306,16 +305,3 @@ def run_many(
                   "were not started (see each with --status)", markup=False)  # fmt: skip
         return interrupted
     return worst(runs)
-
-
-def _load(params: Any, params_dir: Path, envs: list[str]) -> dict[str, Any]:
-    """Every environment's config, all problems in one ConfigError (as a build reports them)."""
-    configs, problems = {}, []
-    for env in envs:
-        try:
-            configs[env] = params.load(params.params_path(params_dir, env))
-        except ConfigError as exc:
-            problems.append(str(exc))
-    if problems:
-        raise ConfigError("\n".join(problems))
-    return configs

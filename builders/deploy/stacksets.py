@@ -62,15 +62,7 @@ def options(action: str, aws: Any, params_dir: Any) -> Options:
     from builders import params
     from builders.deploy.run import interactive
 
-    every = []
-    problems = []
-    for env in params.environments(params_dir):
-        try:
-            every.append(params.load(params.params_path(params_dir, env)))
-        except ConfigError as exc:
-            problems.append(str(exc))
-    if problems:
-        raise ConfigError("\n".join(problems))
+    every = list(params.load_all(params_dir, params.environments(params_dir)).values())
     return Options(aws.profile, aws.endpoint_url, aws.region, action == "stacksets-plan", aws.yes,
                    aws.allow_replacement, interactive(), tuple(every), str(params_dir))  # fmt: skip
 
