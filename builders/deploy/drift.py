@@ -377,7 +377,7 @@ def render(console: Console, report: DriftReport) -> None:
                       highlight=False, markup=False)  # fmt: skip
 
 
-def _cell(text: str, code: bool = False) -> str:
+def md_cell(text: str, code: bool = False) -> str:
     """A Markdown table cell: pipes escaped (GitHub splits cells on them even in code), one line."""
     text = " ".join(text.split()).replace("|", "\\|")
     if not code:
@@ -390,21 +390,21 @@ def _cell(text: str, code: bool = False) -> str:
 
 def markdown(report: DriftReport) -> str:
     """The same report as Markdown (GitHub's flavour): for $GITHUB_STEP_SUMMARY, or beside a change set."""
-    lines = [f"### {report.root}: drift ({report.region})", "", _cell(report.verdict), ""]
+    lines = [f"### {report.root}: drift ({report.region})", "", md_cell(report.verdict), ""]
     if report.resources:
-        lines += [_header(RESOURCE_COLUMNS)]
+        lines += [md_header(RESOURCE_COLUMNS)]
         for row in rows(report):
             stack, logical, kind, status, path, expected, actual, difference = row
-            cells = [_cell(stack), _cell(logical), _cell(kind), _cell(status), _cell(path, code=True),
-                     _cell(expected, code=True), _cell(actual, code=True), _cell(difference)]  # fmt: skip
+            cells = [md_cell(stack), md_cell(logical), md_cell(kind), md_cell(status), md_cell(path, code=True),
+                     md_cell(expected, code=True), md_cell(actual, code=True), md_cell(difference)]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    lines += [_header(STACK_COLUMNS, numeric=3)]
-    lines += ["| " + " | ".join(_cell(c) for c in _stack_row(s)) + " |" for s in report.stacks]
+    lines += [md_header(STACK_COLUMNS, numeric=3)]
+    lines += ["| " + " | ".join(md_cell(c) for c in _stack_row(s)) + " |" for s in report.stacks]
     return "\n".join(lines) + "\n"
 
 
-def _header(columns: tuple[str, ...], numeric: int = 0) -> str:
+def md_header(columns: tuple[str, ...], numeric: int = 0) -> str:
     """A table's header and alignment rows; the last `numeric` columns right-aligned."""
     align = ["---"] * (len(columns) - numeric) + ["---:"] * numeric
     return f"| {' | '.join(columns)} |\n| {' | '.join(align)} |"
@@ -421,7 +421,11 @@ def append_summary(path: Path, text: str) -> None:
     summaries.append(path, text, DriftUnknown)
 
 
+def unknown_markdown(env: str, message: str) -> str:
+    """The Markdown where a report could not be made: why, so a red job explains itself in its summary."""
+    return f"### {env}: drift UNKNOWN\n\n{md_cell(message)}\n"
+
+
 def _error_summary(path: Path | None, message: str, env: str) -> None:
-    """Say in the job summary too why there is no report, so a red job explains itself there."""
     if path is not None:
-        append_summary(path, f"### {env}: drift UNKNOWN\n\n{_cell(message)}\n")
+        append_summary(path, unknown_markdown(env, message))

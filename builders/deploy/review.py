@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from builders.deploy.diff.model import IN_PLACE, EnvironmentDiff, ResourceChange
-from builders.deploy.drift import DriftReport, ResourceDrift
+from builders.deploy.drift import DriftReport, ResourceDrift, md_cell, md_header
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -104,10 +104,10 @@ def markdown(env: str, found: Iterable[Overlap]) -> str:
     lines = [f"### nlsql-{env}: changed here and by hand", ""]
     if not found:
         return "\n".join([*lines, "No resource is both changed by this checkout and drifted.", ""])
-    lines += [f"| {' | '.join(COLUMNS)} |", f"|{'---|' * len(COLUMNS)}"]
+    lines.append(md_header(COLUMNS))
     for o in found:
         cells = (o.stack, o.logical_id, o.resource_type, o.deploy, o.by_hand, o.outcome)
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -99,7 +99,7 @@ def _with_drift(
         except drift.DriftUnknown as exc:
             console.print(f"[bold red]drift unknown:[/] {exc}", soft_wrap=True, highlight=False)
             reports.append(None)
-            markdown.append(f"### nlsql-{env}: drift UNKNOWN\n\n{' '.join(str(exc).split())}\n")
+            markdown.append(drift.unknown_markdown(env, str(exc)))
             continue
         drift.render(console, report)
         found = review.overlaps(diff, report)
